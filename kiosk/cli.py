@@ -1,0 +1,165 @@
+"""The ``kiosk`` command: Flask's CLI bound to kiosk:create_app, plus the hall's commands.
+
+Each command parses its arguments, calls a plain function of kiosk/ and commits.
+"""
+from __future__ import annotations
+
+import sys
+from datetime import date
+
+import click
+import sqlalchemy as sa
+from flask import Flask, current_app
+from flask.cli import FlaskGroup
+
+from . import clock
+from .bootstrap import first_run, init_db
+from .csvfiles import ImportFailed, open_text
+from .db import db
+from .demo import seed_demo
+from .exports import FORMATS, rating_rows, write_export
+from .fields import InputError
+from .imports import import_ratings
+from .models import ROLES, Window
+from .scale import CHANNELS
+from .users import save_user
+from .windows import import_windows
+
+
+def main() -> None:
+    from . import create_app
+
+    FlaskGroup(create_app=create_app, help="Citizen feedback for service halls "
+               "(政务服务好差评).").main()
+
+
+def hall_tz():
+    return clock.zone(current_app.config["TIMEZONE"])
+
+
+@click.command("init-db")
+def init_db_command() -> None:
+    """Create or upgrade the schema (safe to run twice); no demo data."""
+    init_db()
+    click.echo("database is up to date")
+
+
+@click.command("demo")
+def demo_command() -> None:
+    """Seed the demo hall into an empty database."""
+    try:
+        count = seed_demo(hall_tz())
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    db.session.commit()
+    click.echo(f"demo hall created with {count} ratings")
+
+
+@click.command("import-windows")
+@click.argument("file")
+def import_windows_command(file: str) -> None:
+    """Upsert windows by code from a CSV (code,name,department[,hall])."""
+    try:
+        with open_text(file) as fh:
+            result = import_windows(fh)
+    except (ImportFailed, OSError, UnicodeDecodeError) as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from None
+    db.session.commit()
+    click.echo(f"{result.created} windows created, {result.updated} updated")
+
+
+@click.command("create-user")
+@click.argument("name")
+@click.option("--role", required=True, type=click.Choice(ROLES))
+@click.option("--password", help="prompted for when left out")
+def create_user_command(name: str, role: str, password: str | None) -> None:
+    """Create a back-office user (or reset an existing one's role and password)."""
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        _, created = save_user(name, role, password)
+    except InputError as exc:
+        raise click.ClickException(exc.message) from None
+    db.session.commit()
+    click.echo(f"user {name} {'created' if created else 'updated'} with role {role}")
+
+
+@click.command("export-ratings")
+@click.option("--from", "first", type=click.DateTime(["%Y-%m-%d"]),
+              help="first day (hall time), inclusive")
+@click.option("--to", "last", type=click.DateTime(["%Y-%m-%d"]),
+              help="last day (hall time), inclusive")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="csv")
+@click.option("--with-phone", is_flag=True, help="whole phone numbers instead of masked")
+def export_ratings_command(first, last, fmt: str, with_phone: bool) -> None:
+    """Write every stored rating to stdout, oldest first."""
+    start, end = clock.day_range_utc(_day(first), _day(last), hall_tz())
+    out = click.get_text_stream("stdout")
+    write_export(out, rating_rows(start, end, hall_tz(), with_phone), fmt)
+
+
+def _day(value) -> date | None:
+    return value.date() if value else None
+
+
+@click.command("import-ratings")
+@click.argument("file")
+@click.option("--channel", type=click.Choice(list(CHANNELS)), default="kiosk",
+              show_default=True, help="for rows whose channel column is empty or absent")
+def import_ratings_command(file: str, channel: str) -> None:
+    """Import ratings from a CSV with the export's columns; all or nothing."""
+    try:
+        with open_text(file) as fh:
+            result = import_ratings(fh, hall_tz(), channel)
+    except (ImportFailed, OSError, UnicodeDecodeError) as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from None
+    db.session.commit()
+    click.echo(f"{result.rows} ratings imported: {result.created} new, "
+               f"{result.updated} updated")
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int)
+@click.option("--no-demo", is_flag=True, help="do not seed the demo hall")
+def serve_command(host: str, port: int, threads: int, no_demo: bool) -> None:
+    """Serve with waitress; on an empty database, set it up first."""
+    import waitress
+
+    init_db()
+    first = first_run()
+    if first.admin_password:
+        click.echo("created user 'admin' with password (shown once): "
+                   f"{first.admin_password}")
+    if first.empty and not no_demo:
+        count = seed_demo(hall_tz())
+        click.echo(f"seeded the demo hall with {count} ratings")
+    db.session.commit()
+    base = f"http://{'localhost' if host in ('0.0.0.0', '::') else host}:{port}"
+    for line in _urls(current_app, base):
+        click.echo(line)
+    sys.stdout.flush()
+    waitress.serve(current_app._get_current_object(), host=host, port=port,
+                   threads=threads, ident="kiosk")
+
+
+def _urls(app: Flask, base: str) -> list[str]:
+    code = db.session.scalar(sa.select(Window.code).order_by(Window.code).limit(1))
+    lines = [f"serving on {base}"]
+    if code and "kiosk.kiosk_page" in app.view_functions:
+        lines.append(f"  kiosk (tablet) : {base}/k/{code}")
+        lines.append(f"  QR page (phone): {base}/q/{code}")
+    lines.append(f"  rating API     : {base}/api/ratings")
+    return lines
+
+
+COMMANDS = (init_db_command, demo_command, import_windows_command, create_user_command,
+            export_ratings_command, import_ratings_command, serve_command)
+
+
+def init_app(app: Flask) -> None:
+    for command in COMMANDS:
+        app.cli.add_command(command)

@@ -1,0 +1,58 @@
+"""Configuration: defaults, then instance/config.py, then KIOSK_* environment variables."""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask
+
+
+class Defaults:
+    TIMEZONE = "Asia/Shanghai"
+    PUBLIC_BASE_URL = None  # what QR codes point at, e.g. "https://pj.example.gov.cn"
+    LEAGUE_PRIOR = 10
+    FOLLOWUP_SAMPLE_RATE = 0.05
+    CONTACT_DUE_WORKDAYS = 1
+    RESOLVE_DUE_WORKDAYS = 15
+    PHONE_RETENTION_DAYS = 180
+    # A queued offline rating may carry a tap time this far back / ahead of the server.
+    RATING_MAX_AGE_DAYS = 30
+    RATING_MAX_FUTURE_SECONDS = 300
+    # How long the kiosk waits on a half-finished screen before it resets itself.
+    KIOSK_IDLE_SECONDS = 30
+    SQLALCHEMY_DATABASE_URI = None  # instance/kiosk.sqlite unless set
+    JSON_AS_ASCII = False
+
+
+def load(app: Flask, test_config: dict | None) -> None:
+    """Fill ``app.config`` in the documented order and fill in what is missing."""
+    app.config.from_object(Defaults)
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.from_prefixed_env("KIOSK")
+    if test_config:
+        app.config.update(test_config)
+    os.makedirs(app.instance_path, exist_ok=True)
+    if not app.config["SQLALCHEMY_DATABASE_URI"]:
+        path = Path(app.instance_path) / "kiosk.sqlite"
+        app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{path}"
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path))
+
+
+def _instance_secret(instance: Path) -> str:
+    """The site's secret key, generated once into the instance folder."""
+    path = instance / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    key = secrets.token_hex(32)
+    # O_EXCL: two processes starting at once must end up with the same key.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key

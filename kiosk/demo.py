@@ -1,0 +1,187 @@
+"""A demo county hall with several weeks of ratings, so every page has something to show."""
+from __future__ import annotations
+
+import random
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from . import clock
+from .db import db, utcnow
+from .imports import DutyRoster, store_rating_rows
+from .models import Department, Duty, Hall, Staff, Suggestion, Window
+
+HALL = "清河县政务服务中心"
+# department -> [(window code, window name, staff no, staff name, duties, quality)]
+# quality: the share of ratings that are 非常满意/满意; the rest spread downwards.
+LAYOUT: dict[str, list[tuple[str, str, str, str, str, float]]] = {
+    "县政务服务中心": [
+        ("A01", "综合受理窗口（一）", "QH0101", "张丽", "综合受理、材料预审、咨询导办", 0.93),
+        ("A02", "综合受理窗口（二）", "QH0102", "王伟", "综合受理、帮办代办、出件", 0.90),
+    ],
+    "县市场监督管理局": [
+        ("B01", "企业开办窗口", "QH0201", "李娜", "企业设立、变更、注销登记", 0.95),
+        ("B02", "食品经营许可窗口", "QH0202", "刘洋", "食品经营许可证核发、延续", 0.86),
+    ],
+    "县人力资源和社会保障局": [
+        ("C01", "社保参保登记窗口", "QH0301", "陈静", "社会保险参保登记、个人权益记录查询", 0.88),
+        ("C02", "就业创业服务窗口", "QH0302", "杨帆", "就业登记、失业保险金申领、创业担保贷款", 0.91),
+    ],
+    "县医疗保障局": [
+        ("C03", "医保经办窗口", "QH0401", "赵敏", "医保参保、异地就医备案、零星报销", 0.84),
+    ],
+    "县不动产登记中心": [
+        ("D01", "不动产登记受理窗口", "QH0501", "黄磊", "不动产首次登记、转移登记受理", 0.78),
+        ("D02", "缴费领证窗口", "QH0502", "周婷", "登记费缴纳、不动产权证书发放", 0.87),
+    ],
+    "国家税务总局清河县税务局": [
+        ("E01", "税费综合服务窗口", "QH0601", "吴刚", "发票领用、税费申报、社保费缴纳", 0.89),
+    ],
+    "县住房公积金管理中心": [
+        ("E02", "公积金提取窗口", "QH0701", "徐芳", "公积金提取、贷款咨询", 0.92),
+    ],
+    "县公安局": [
+        ("F01", "户籍业务窗口", "QH0801", "孙浩", "户口迁移、身份证办理", 0.90),
+        ("F02", "出入境业务窗口", "QH0802", "马丽娟", "护照、港澳通行证办理", 0.94),
+    ],
+    "县民政局": [
+        ("F03", "婚姻登记窗口", "QH0901", "朱军", "结婚登记、离婚登记、补领婚姻登记证", 0.97),
+    ],
+}
+# Shift changes two weeks ago, so duty history shows on the demo windows.
+RELIEF = {"A02": ("QH0103", "胡晓燕", "综合受理、帮办代办、出件"),
+          "D01": ("QH0503", "郭强", "不动产首次登记、转移登记受理")}
+
+BAD_COMMENTS = {
+    "attitude": ["工作人员态度生硬，问两句就不耐烦", "说话很冲，解释不清楚"],
+    "efficiency": ["一个简单业务办了快一个小时", "系统老是卡，办得太慢"],
+    "competence": ["问了三个问题都答不上来，要去问别人", "材料审核标准前后说法不一样"],
+    "guidance": ["上次没说要带户口本，白跑一趟", "材料清单没有一次说清楚，跑了两次"],
+    "timeliness": ["说好五个工作日，十天了还没办好", "承诺时限已过仍未出件"],
+    "waiting": ["排队等了一个多小时", "取号后等了很久，窗口只开了一个"],
+    "facilities": ["大厅空调太冷，座位不够", "自助机坏了没人修"],
+    "other": ["停车太难了", "希望周末也能办理"],
+}
+MIDDLING = ["还可以，就是等的时间有点长", "希望材料能再少一点", "", "", ""]
+PRAISE = ["态度很好，讲解耐心，一次就办好了", "效率高，十分钟办完", "帮我老人家填表，谢谢", "",
+          "", "", "", ""]
+SUGGESTIONS = [
+    ("A01", "建议在大厅增加老年人专用座椅和老花镜。"),
+    (None, "希望中午也能安排窗口值班，上班族只有午休有时间。"),
+    ("D01", "不动产登记能否实现网上预约，减少现场排队？"),
+    (None, "停车场车位太少，建议和旁边单位共享停车位。"),
+    ("C03", "异地就医备案的流程能不能做个图解贴在窗口？"),
+]
+WEEKS = 6
+OPENING = ((time(9, 0), time(12, 0)), (time(13, 30), time(17, 30)))
+
+
+def seed_demo(tz: ZoneInfo, today: date | None = None, seed: int = 20261127) -> int:
+    """Create the demo hall and its history; returns how many ratings were made.
+
+    Refuses (ValueError) unless the database has no windows yet. Flushes; the caller
+    commits.
+    """
+    if db.session.scalar(sa.select(sa.func.count()).select_from(Window)):
+        raise ValueError("the database already has windows; the demo needs an empty one")
+    rng = random.Random(seed)
+    now = utcnow()
+    today = today or clock.to_local(now, tz).date()
+    first_day = today - timedelta(weeks=WEEKS, days=today.weekday())
+    history_start = clock.day_start_utc(first_day - timedelta(days=30), tz)
+    relief_start = clock.day_start_utc(today - timedelta(weeks=2), tz)
+
+    hall = Hall(name=HALL, address="清河县人民路88号")
+    db.session.add(hall)
+    windows: list[tuple[Window, float]] = []
+    duties: list[Duty] = []
+    for dept_name, rows in LAYOUT.items():
+        dept = Department(hall=hall, name=dept_name)
+        db.session.add(dept)
+        for code, name, staff_no, staff_name, duty_text, quality in rows:
+            window = Window(code=code, name=name, hall=hall, department=dept)
+            clerk = Staff(staff_no=staff_no, name=staff_name, department=dept,
+                          duties=duty_text)
+            first = Duty(window=window, staff=clerk, started_at=history_start)
+            duties.append(first)
+            if code in RELIEF:
+                r_no, r_name, r_duties = RELIEF[code]
+                relief = Staff(staff_no=r_no, name=r_name, department=dept,
+                               duties=r_duties)
+                first.ended_at = relief_start
+                duties.append(Duty(window=window, staff=relief, started_at=relief_start))
+            windows.append((window, quality))
+    db.session.add_all(duties)
+    db.session.flush()
+
+    roster = DutyRoster(duties)
+    params = []
+    day = first_day
+    while day <= today:
+        if day.weekday() < 5:
+            for window, quality in windows:
+                for _ in range(rng.randint(6, 22)):
+                    tapped = _tap_time(rng, day, tz)
+                    if tapped > now:
+                        continue
+                    params.append(_rating(rng, window, quality, tapped, roster, now))
+        day += timedelta(days=1)
+    store_rating_rows(db.session.connection(), params)
+
+    codes = {w.code: w.id for w, _ in windows}
+    for i, (code, text) in enumerate(SUGGESTIONS):
+        when = now - timedelta(days=3 * i + 1, hours=rng.randint(0, 6))
+        db.session.add(Suggestion(window_id=codes.get(code), text=text, channel="kiosk",
+                                  created_at=when, received_at=when))
+    db.session.flush()
+    return len(params)
+
+
+def _tap_time(rng: random.Random, day: date, tz: ZoneInfo) -> datetime:
+    opens, closes = OPENING[rng.random() < 0.5]
+    start = datetime.combine(day, opens)
+    span = (datetime.combine(day, closes) - start).total_seconds()
+    return clock.to_utc(start + timedelta(seconds=rng.uniform(0, span)), tz)
+
+
+def _rating(rng: random.Random, window: Window, quality: float, tapped: datetime,
+            roster: DutyRoster, now: datetime) -> dict:
+    roll = rng.random()
+    if roll < quality:
+        score = 5 if rng.random() < 0.75 else 4
+    elif roll < quality + (1 - quality) * 0.45:
+        score = 3
+    else:
+        score = 2 if rng.random() < 0.6 else 1
+    reasons: list[str] = []
+    comment: str | None = None
+    phone = None
+    if score <= 2:
+        reasons = rng.sample(list(BAD_COMMENTS), k=rng.choice((1, 1, 2)))
+        if rng.random() < 0.7:
+            comment = rng.choice(BAD_COMMENTS[reasons[0]])
+        if rng.random() < 0.6:
+            phone = "1" + rng.choice("3578") + "".join(rng.choice("0123456789")
+                                                       for _ in range(9))
+    elif score == 3:
+        comment = rng.choice(MIDDLING) or None
+    else:
+        comment = rng.choice(PRAISE) or None
+        if rng.random() < 0.08:
+            phone = "13" + "".join(rng.choice("0123456789") for _ in range(9))
+    return {
+        "client_id": f"demo-{rng.getrandbits(64):016x}",
+        "window_id": window.id,
+        "staff_id": roster.staff_at(window.id, tapped),
+        "score": score,
+        "channel": "qr" if rng.random() < 0.2 else "kiosk",
+        "reasons": ";".join(reasons),
+        "comment": comment,
+        "phone": phone,
+        "ticket": f"{window.code}{rng.randint(1, 120):03d}",
+        "created_at": tapped,
+        "received_at": min(tapped + timedelta(seconds=rng.randint(0, 3)), now),
+        "counted": True,
+        "flags": "",
+    }

@@ -1,0 +1,67 @@
+"""Exporting every stored rating: CSV for Excel and people, JSON lines for systems."""
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from typing import IO
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from . import clock
+from .db import db
+from .models import Rating, Staff, Window
+from .privacy import mask_phone
+
+COLUMNS = ("id", "client_id", "window", "score", "channel", "reasons", "comment",
+           "phone", "created_at", "staff_no", "ticket", "counted", "flags")
+FORMATS = ("csv", "jsonl")
+
+
+def rating_rows(start: datetime | None, end: datetime | None, tz: ZoneInfo,
+                with_phone: bool) -> Iterator[dict]:
+    """Ratings tapped in [start, end) (naive UTC, None = open), oldest first, as dicts
+    in export column order; phones masked unless ``with_phone``."""
+    query = (
+        sa.select(Rating.id, Rating.client_id, Window.code, Rating.score, Rating.channel,
+                  Rating.reasons, Rating.comment, Rating.phone, Rating.created_at,
+                  Staff.staff_no, Rating.ticket, Rating.counted, Rating.flags)
+        .join(Window, Rating.window_id == Window.id)
+        .outerjoin(Staff, Rating.staff_id == Staff.id)
+        .order_by(Rating.created_at, Rating.id)
+    )
+    if start is not None:
+        query = query.where(Rating.created_at >= start)
+    if end is not None:
+        query = query.where(Rating.created_at < end)
+    with db.engine.connect() as conn:
+        result = conn.execution_options(yield_per=5000).execute(query)
+        for row in result:
+            values = list(row)
+            values[7] = values[7] if with_phone else mask_phone(values[7])
+            values[8] = clock.to_local(values[8], tz).isoformat()
+            values[11] = bool(values[11])
+            yield dict(zip(COLUMNS, values))
+
+
+def write_export(out: IO[str], rows: Iterator[dict], fmt: str) -> int:
+    """Write ``rows`` to ``out`` as ``csv`` or ``jsonl``; returns how many."""
+    count = 0
+    if fmt == "csv":
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(COLUMNS)
+        for row in rows:
+            row["counted"] = "true" if row["counted"] else "false"
+            writer.writerow(["" if v is None else v for v in row.values()])
+            count += 1
+    elif fmt == "jsonl":
+        for row in rows:
+            row["reasons"] = [c for c in row["reasons"].split(";") if c]
+            row["flags"] = [c for c in row["flags"].split(";") if c]
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            count += 1
+    else:
+        raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    return count

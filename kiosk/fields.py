@@ -1,0 +1,88 @@
+"""Checks for fields that arrive from outside (API bodies, CSV rows).
+
+Each returns the clean value or raises InputError with a sentence a person can read.
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from . import clock, privacy
+
+CLIENT_ID = re.compile(r"[\x21-\x7e]{8,64}")  # printable ASCII, no spaces
+
+
+class InputError(ValueError):
+    """Input a person must fix; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+def text(payload: dict, key: str, max_len: int, required: bool = False) -> str | None:
+    """Free text, kept exactly as sent; empty counts as absent."""
+    value = payload.get(key)
+    if value is None or value == "":
+        if required:
+            raise InputError(f"{key} is required")
+        return None
+    if not isinstance(value, str):
+        raise InputError(f"{key} must be a string")
+    if len(value) > max_len:
+        raise InputError(f"{key} is longer than {max_len} characters")
+    if required and not value.strip():
+        raise InputError(f"{key} is required")
+    return value
+
+
+def client_id(payload: dict, required: bool) -> str | None:
+    value = payload.get("client_id")
+    if value is None:
+        if required:
+            raise InputError("client_id is required")
+        return None
+    if not isinstance(value, str) or not CLIENT_ID.fullmatch(value):
+        raise InputError("client_id must be 8–64 printable ASCII characters without spaces")
+    return value
+
+
+def phone(payload: dict) -> str | None:
+    value = payload.get("phone")
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise InputError("phone must be a string")
+    try:
+        return privacy.normalize_phone(value)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
+def tap_time(payload: dict, now: datetime, tz: ZoneInfo, max_age: timedelta,
+             max_ahead: timedelta) -> datetime:
+    """``created_at`` (when the citizen tapped) as naive UTC; ``now`` when absent."""
+    value = payload.get("created_at")
+    if value is None or value == "":
+        return now
+    if not isinstance(value, str):
+        raise InputError("created_at must be an ISO 8601 string")
+    try:
+        moment = clock.parse_timestamp(value, tz)
+    except ValueError as exc:
+        raise InputError(f"created_at: {exc}") from None
+    if moment > now + max_ahead:
+        minutes = round(max_ahead.total_seconds() / 60)
+        raise InputError(f"created_at is more than {minutes} minutes ahead of the server clock")
+    if moment < now - max_age:
+        raise InputError(f"created_at is more than {max_age.days} days in the past")
+    return moment
+
+
+def as_object(body: Any) -> dict:
+    if not isinstance(body, dict):
+        raise InputError("the body must be a JSON object")
+    return body

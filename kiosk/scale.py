@@ -1,0 +1,83 @@
+"""The rating vocabulary: scores, channels and standard reason codes.
+
+This is the one source of truth for labels and national codes; templates, exports,
+charts and the API all read from here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Score:
+    value: int  # stored score, 5 = 非常满意
+    zh: str
+    en: str
+    gbt_code: int  # GB/T 39046 满意度代码, 1 = 非常满意
+
+    @property
+    def is_good(self) -> bool:
+        """好评: 基本满意 or better."""
+        return self.value >= 3
+
+    @property
+    def is_bad(self) -> bool:
+        """差评: 不满意 or 非常不满意."""
+        return self.value <= 2
+
+
+SCORES: dict[int, Score] = {
+    s.value: s
+    for s in (
+        Score(5, "非常满意", "Very satisfied", 1),
+        Score(4, "满意", "Satisfied", 2),
+        Score(3, "基本满意", "Basically satisfied", 3),
+        Score(2, "不满意", "Dissatisfied", 4),
+        Score(1, "非常不满意", "Very dissatisfied", 5),
+    )
+}
+BAD_SCORE_MAX = 2
+
+
+def is_bad(score: int) -> bool:
+    """Whether a stored score counts as 差评."""
+    return score <= BAD_SCORE_MAX
+
+
+@dataclass(frozen=True)
+class Channel:
+    code: str
+    gbt_code: int  # GB/T 39046 评价渠道
+    zh: str
+    en: str
+
+
+CHANNELS: dict[str, Channel] = {
+    c.code: c
+    for c in (
+        Channel("web", 1, "PC端", "PC"),
+        Channel("app", 2, "移动端", "Mobile app"),
+        Channel("qr", 3, "二维码", "QR code"),
+        Channel("kiosk", 4, "窗口评价器", "Hall tablet"),
+        Channel("terminal", 5, "其他大厅终端", "Other hall terminal"),
+        Channel("phone", 6, "电话", "Telephone"),
+        Channel("sms", 7, "短信", "SMS"),
+    )
+}
+
+# Standard reasons for on-site service (DOMAIN.md). Admins may add more codes in the
+# database; a code never changes meaning once used.
+STANDARD_REASONS: tuple[tuple[str, str, str], ...] = (
+    ("attitude", "服务态度", "Service attitude"),
+    ("efficiency", "办事效率", "Efficiency"),
+    ("competence", "业务水平", "Competence"),
+    ("guidance", "一次性告知不到位", "Incomplete one-time guidance"),
+    ("timeliness", "超时/办理时限", "Exceeded time limit"),
+    ("waiting", "等候时间长", "Long wait"),
+    ("facilities", "环境设施", "Environment and facilities"),
+    ("other", "其他", "Other"),
+)
+
+# Integrity flags a rating may carry; a flagged rating is kept but not counted.
+FLAG_MISUSE = "misuse"
+FLAG_APPEAL = "appeal"

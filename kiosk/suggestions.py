@@ -1,0 +1,59 @@
+"""Suggestions (意见建议): free text, optional window and contact, no rating needed."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from . import fields
+from .db import db
+from .fields import InputError
+from .models import Suggestion, Window
+from .scale import CHANNELS
+
+TEXT_MAX = 1000
+
+
+def add_suggestion(body: Any, now: datetime, tz: ZoneInfo, max_age: timedelta,
+                   max_ahead: timedelta) -> tuple[Suggestion, bool]:
+    """Validate and store a suggestion; returns it and whether it is new.
+
+    A repeated ``client_id`` returns the suggestion stored the first time.
+    Commits, since the idempotency check needs the unique constraint's verdict.
+    """
+    payload = fields.as_object(body)
+    text = fields.text(payload, "text", TEXT_MAX, required=True)
+    cid = fields.client_id(payload, required=False)
+    phone = fields.phone(payload)
+    created_at = fields.tap_time(payload, now, tz, max_age, max_ahead)
+    channel = payload.get("channel")
+    if channel is not None and channel not in CHANNELS:
+        raise InputError("channel must be one of " + ", ".join(CHANNELS))
+    window_id = None
+    code = payload.get("window")
+    if code not in (None, ""):
+        if not isinstance(code, str):
+            raise InputError("window must be a window code (a string)")
+        window_id = db.session.scalar(sa.select(Window.id).where(Window.code == code))
+        if window_id is None:
+            raise InputError(f"unknown window {code!r}", status=404)
+    if cid is not None:
+        old = db.session.scalar(sa.select(Suggestion).where(Suggestion.client_id == cid))
+        if old is not None:
+            return old, False
+    suggestion = Suggestion(client_id=cid, window_id=window_id, text=text, phone=phone,
+                            channel=channel, created_at=created_at, received_at=now)
+    db.session.add(suggestion)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        # Another server stored the same client_id a moment ago.
+        db.session.rollback()
+        old = db.session.scalar(sa.select(Suggestion).where(Suggestion.client_id == cid))
+        if old is None:
+            raise
+        return old, False
+    return suggestion, True
