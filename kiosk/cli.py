@@ -4,6 +4,7 @@ Each command parses its arguments, calls a plain function of kiosk/ and commits.
 """
 from __future__ import annotations
 
+import logging
 import sys
 from datetime import date
 
@@ -142,6 +143,9 @@ def serve_command(host: str, port: int, threads: int, no_demo: bool) -> None:
     for line in _urls(current_app, base):
         click.echo(line)
     sys.stdout.flush()
+    # waitress warns on every request that finds all threads busy; at a hall's peak
+    # that is a line per tap, and writing it costs more than storing the rating.
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     waitress.serve(current_app._get_current_object(), host=host, port=port,
                    threads=threads, ident="kiosk")
 

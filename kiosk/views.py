@@ -1,4 +1,5 @@
-"""The public blueprint: the JSON API that tablets, phones and queue systems call."""
+"""The public blueprint: pages and the JSON API that tablets, phones and queue systems
+call (POST /api/ratings itself is answered in hotpath.py)."""
 from __future__ import annotations
 
 import json
@@ -10,15 +11,12 @@ from werkzeug.exceptions import UnsupportedMediaType
 from . import clock
 from .db import db, utcnow
 from .fields import InputError
+from .hotpath import RatingEndpoint
 from .ratings import RatingIntake
 from .suggestions import add_suggestion
 
 bp = Blueprint("kiosk", __name__, template_folder="templates")
 API_BODY_MAX = 16 * 1024
-
-
-def intake() -> RatingIntake:
-    return current_app.extensions["kiosk.intake"]
 
 
 @bp.before_request
@@ -35,12 +33,6 @@ def json_body():
         return json.loads(request.get_data(cache=False))
     except ValueError:
         raise InputError("the body is not valid JSON") from None
-
-
-@bp.post("/api/ratings")
-def post_rating():
-    stored = intake().accept(json_body())
-    return jsonify(id=stored.id, client_id=stored.client_id), 201 if stored.created else 200
 
 
 @bp.post("/api/suggestions")
@@ -63,3 +55,5 @@ def init_app(app: Flask) -> None:
         max_ahead=timedelta(seconds=cfg["RATING_MAX_FUTURE_SECONDS"]),
     )
     app.register_blueprint(bp)
+    # POST /api/ratings is answered below Flask (see hotpath.py).
+    app.wsgi_app = RatingEndpoint(app.wsgi_app, app.extensions["kiosk.intake"])

@@ -1,0 +1,34 @@
+"""Builders for test data, shared by every test module."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from kiosk.db import db, utcnow
+from kiosk.models import Department, Duty, Hall, Staff, Window
+
+
+def make_window(code: str = "A01", name: str = "综合受理窗口", dept: str = "政务服务中心",
+                staff_no: str | None = "S001", staff_name: str = "张丽",
+                on_duty_since: datetime | None = None) -> Window:
+    """A window (in the one test hall) with a clerk on duty since ``on_duty_since``."""
+    hall = db.session.query(Hall).first() or Hall(name="测试政务服务大厅")
+    department = (db.session.query(Department).filter_by(name=dept).first()
+                  or Department(hall=hall, name=dept))
+    window = Window(code=code, name=name, hall=hall, department=department)
+    db.session.add(window)
+    if staff_no:
+        clerk = Staff(staff_no=staff_no, name=staff_name, department=department,
+                      duties="综合受理")
+        db.session.add(Duty(window=window, staff=clerk,
+                            started_at=on_duty_since or utcnow() - timedelta(days=60)))
+    db.session.commit()
+    return window
+
+
+def rating_body(**fields) -> dict:
+    """A valid /api/ratings body, with ``fields`` overriding."""
+    body = {"window": "A01", "score": 5, "channel": "kiosk",
+            "client_id": uuid.uuid4().hex}
+    body.update(fields)
+    return body

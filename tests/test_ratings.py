@@ -1,0 +1,199 @@
+"""POST /api/ratings: validation, idempotency, attribution, storage."""
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from kiosk.db import db, utcnow
+from kiosk.models import Duty, Rating, Staff
+
+from .helpers import make_window, rating_body
+
+
+@pytest.fixture
+def window(app):
+    return make_window()
+
+
+def post(client, body, **kw):
+    return client.post("/api/ratings", json=body, **kw)
+
+
+def stored() -> list[Rating]:
+    db.session.expire_all()
+    return list(db.session.scalars(sa.select(Rating).order_by(Rating.id)))
+
+
+def test_a_tap_is_stored_with_the_clerk_on_duty(client, window):
+    body = rating_body(score=4)
+    resp = post(client, body)
+    assert resp.status_code == 201
+    assert resp.json == {"id": resp.json["id"], "client_id": body["client_id"]}
+    [rating] = stored()
+    assert rating.id == resp.json["id"]
+    assert (rating.score, rating.channel, rating.window.code) == (4, "kiosk", "A01")
+    assert rating.staff.staff_no == "S001"
+    assert rating.counted is True
+    assert abs(rating.created_at - utcnow()) < timedelta(seconds=5)
+
+
+def test_the_same_client_id_again_stores_nothing_new(client, window):
+    body = rating_body()
+    first = post(client, body)
+    again = post(client, dict(body, score=1))
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json == first.json
+    assert [r.score for r in stored()] == [5]
+
+
+def test_a_full_bad_rating_is_stored_exactly(client, window):
+    comment = '窗口人员<script>alert("x")</script> & 态度差\n第二行 😀'
+    body = rating_body(score=1, reasons=["attitude", "waiting"], comment=comment,
+                       phone="138 0013 8000", ticket="A01-023")
+    assert post(client, body).status_code == 201
+    [r] = stored()
+    assert r.reason_codes == ["attitude", "waiting"]
+    assert r.comment == comment
+    assert r.phone == "13800138000"
+    assert r.ticket == "A01-023"
+
+
+def test_queued_tap_time_is_kept_and_attributed_to_whoever_was_on_duty(client, window):
+    # The clerk on duty now started an hour ago; a tap from two hours ago belongs to
+    # the clerk before.
+    now = utcnow()
+    earlier = Staff(staff_no="S000", name="前任")
+    current = db.session.scalars(sa.select(Duty)).one()
+    current.started_at = now - timedelta(hours=1)
+    db.session.add(Duty(window=window, staff=earlier, started_at=now - timedelta(days=1),
+                        ended_at=now - timedelta(hours=1)))
+    db.session.commit()
+    tapped = datetime.now(UTC) - timedelta(hours=2)
+    body = rating_body(created_at=tapped.isoformat().replace("+00:00", "Z"))
+    assert post(client, body).status_code == 201
+    [r] = stored()
+    assert r.created_at == tapped.replace(tzinfo=None)
+    assert r.staff.staff_no == "S000"
+
+
+def test_a_tap_time_without_offset_is_hall_time(client, window):
+    shanghai = (datetime.now(UTC) + timedelta(hours=8) - timedelta(minutes=10))
+    local = shanghai.replace(tzinfo=None, microsecond=0)
+    assert post(client, rating_body(created_at=local.isoformat())).status_code == 201
+    [r] = stored()
+    assert r.created_at == local - timedelta(hours=8)
+
+
+@pytest.mark.parametrize("delta, ok", [
+    (timedelta(minutes=4), True),
+    (timedelta(minutes=6), False),
+    (-timedelta(days=29), True),
+    (-timedelta(days=31), False),
+])
+def test_created_at_bounds(client, window, delta, ok):
+    when = (datetime.now(UTC) + delta).isoformat()
+    resp = post(client, rating_body(created_at=when))
+    assert resp.status_code == (201 if ok else 400)
+    if not ok:
+        assert "created_at" in resp.json["error"]
+        assert stored() == []
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"score": 0}, "score"),
+    ({"score": 6}, "score"),
+    ({"score": "5"}, "score"),
+    ({"score": 4.5}, "score"),
+    ({"score": True}, "score"),
+    ({"score": None}, "score is required"),
+    ({"channel": "fax"}, "channel"),
+    ({"channel": None}, "channel is required"),
+    ({"client_id": "short"}, "client_id"),
+    ({"client_id": "x" * 65}, "client_id"),
+    ({"client_id": "has space 123"}, "client_id"),
+    ({"client_id": 12345678}, "client_id"),
+    ({"client_id": None}, "client_id is required"),
+    ({"window": None}, "window is required"),
+    ({"window": 7}, "window"),
+    ({"reasons": "attitude"}, "reasons"),
+    ({"reasons": ["attitude", "bribery"]}, "bribery"),
+    ({"reasons": [1]}, "reasons"),
+    ({"comment": "长" * 501}, "comment"),
+    ({"comment": 5}, "comment"),
+    ({"phone": "12345"}, "phone"),
+    ({"phone": "23800138000"}, "phone"),
+    ({"phone": 13800138000}, "phone"),
+    ({"created_at": "yesterday"}, "created_at"),
+    ({"created_at": 1700000000}, "created_at"),
+    ({"ticket": "t" * 65}, "ticket"),
+])
+def test_invalid_fields_answer_400_and_store_nothing(client, window, change, message):
+    body = rating_body()
+    for key, value in change.items():
+        if value is None:
+            body.pop(key)
+        else:
+            body[key] = value
+    resp = post(client, body)
+    assert resp.status_code == 400
+    assert message in resp.json["error"]
+    assert stored() == []
+
+
+def test_limits_that_are_allowed(client, window):
+    body = rating_body(comment="长" * 500, client_id="k" * 64, phone="0571-88001234",
+                       reasons=[])
+    assert post(client, body).status_code == 201
+    [r] = stored()
+    assert (len(r.comment), r.phone, r.reasons) == (500, "057188001234", "")
+
+
+def test_unknown_window_is_404(client, window):
+    resp = post(client, rating_body(window="Z99"))
+    assert resp.status_code == 404
+    assert "Z99" in resp.json["error"]
+
+
+def test_a_window_added_later_is_found(client, window):
+    assert post(client, rating_body()).status_code == 201  # directory now loaded
+    make_window("B07", staff_no="S007")
+    app = client.application
+    app.extensions["kiosk.intake"].windows.clear()  # no need to wait for the reload gap
+    assert post(client, rating_body(window="B07")).status_code == 201
+
+
+def test_body_over_16_kib_is_413(client, window):
+    body = rating_body(comment="x" * 17000)
+    resp = post(client, body)
+    assert resp.status_code == 413
+    assert resp.json["error"]
+    assert stored() == []
+
+
+@pytest.mark.parametrize("data, content_type, status", [
+    ("score=5", "application/x-www-form-urlencoded", 415),
+    ('{"score": 5', "application/json", 400),
+    ("[1, 2]", "application/json", 400),
+    ("null", "application/json", 400),
+    ("\xff\xfe", "application/json", 400),
+])
+def test_bodies_that_are_not_a_json_object(client, window, data, content_type, status):
+    resp = client.post("/api/ratings", data=data, content_type=content_type)
+    assert resp.status_code == status
+    assert resp.is_json and resp.json["error"]
+    assert "Traceback" not in resp.get_data(as_text=True)
+
+
+def test_wrong_method_and_unknown_api_path_answer_json(client):
+    assert client.get("/api/ratings").json["error"]
+    resp = client.get("/api/nothing-here")
+    assert resp.status_code == 404 and resp.json["error"]
+
+
+def test_many_ratings_from_one_address_are_all_kept(client, window):
+    for _ in range(30):
+        resp = post(client, rating_body(), environ_base={"REMOTE_ADDR": "10.1.1.1"})
+        assert resp.status_code == 201
+    assert len(stored()) == 30
