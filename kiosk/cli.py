@@ -96,7 +96,7 @@ def create_user_command(name: str, role: str, password: str | None) -> None:
 def export_ratings_command(first, last, fmt: str, with_phone: bool) -> None:
     """Write every stored rating to stdout, oldest first."""
     start, end = clock.day_range_utc(_day(first), _day(last), hall_tz())
-    out = click.get_text_stream("stdout")
+    out = sys.stdout
     write_export(out, rating_rows(start, end, hall_tz(), with_phone), fmt)
 
 
