@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def create_app(test_config: dict | None = None) -> Flask:
     """Build the application; works with no arguments (``waitress-serve --call``)."""
-    from . import cli, config, db, errors, views
+    from . import cli, config, db, errors, i18n, views
 
     app = Flask(
         __name__,
@@ -22,6 +22,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     config.load(app, test_config)
     db.init_app(app, migrations_dir=str(ROOT / "migrations"))
     errors.init_app(app)
+    i18n.init_app(app)
     views.init_app(app)
     cli.init_app(app)
     return app

@@ -21,6 +21,8 @@ class Defaults:
     RATING_MAX_FUTURE_SECONDS = 300
     # How long the kiosk waits on a half-finished screen before it resets itself.
     KIOSK_IDLE_SECONDS = 30
+    # The thank-you screen shows this long, offering 重新评价 (the tap is held until then).
+    KIOSK_THANKS_SECONDS = 8
     SQLALCHEMY_DATABASE_URI = None  # instance/kiosk.sqlite unless set
     JSON_AS_ASCII = False
 

@@ -5,7 +5,7 @@ import re
 
 MOBILE = re.compile(r"1[3-9]\d{9}")
 LANDLINE = re.compile(r"0\d{9,11}")  # 0 + area code (2-3 digits) + 7-8 digits
-_SEPARATORS = re.compile(r"[\s\-()（）]")
+SEPARATORS = re.compile(r"[\s\-()（）]")
 
 
 def normalize_phone(raw: str) -> str:
@@ -13,7 +13,7 @@ def normalize_phone(raw: str) -> str:
 
     Accepts spaces, hyphens and brackets, and a +86 / 0086 prefix on mobiles.
     """
-    digits = _SEPARATORS.sub("", raw)
+    digits = SEPARATORS.sub("", raw)
     for prefix in ("+86", "0086"):
         if digits.startswith(prefix) and MOBILE.fullmatch(digits[len(prefix):]):
             digits = digits[len(prefix):]

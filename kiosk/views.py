@@ -1,19 +1,25 @@
-"""The public blueprint: pages and the JSON API that tablets, phones and queue systems
-call (POST /api/ratings itself is answered in hotpath.py)."""
+"""The public blueprint: the rating pages, and the JSON API that tablets, phones and
+queue systems call (POST /api/ratings itself is answered in hotpath.py)."""
 from __future__ import annotations
 
 import json
+import os
 from datetime import timedelta
 
-from flask import Blueprint, Flask, current_app, jsonify, request
+from flask import (Blueprint, Flask, abort, current_app, jsonify, render_template, request,
+                   send_from_directory, url_for)
+from flask_babel import get_locale
 from werkzeug.exceptions import UnsupportedMediaType
 
 from . import clock
 from .db import db, utcnow
 from .fields import InputError
+from . import hotpath
 from .hotpath import RatingEndpoint
+from .pages import PAGE_ASSETS, asset_version, page_config
 from .ratings import RatingIntake
 from .suggestions import add_suggestion
+from .windows import window_card
 
 bp = Blueprint("kiosk", __name__, template_folder="templates")
 API_BODY_MAX = 16 * 1024
@@ -35,6 +41,42 @@ def json_body():
         raise InputError("the body is not valid JSON") from None
 
 
+def rating_page(code: str, mode: str):
+    now = utcnow()
+    card = window_card(code, now)
+    if card is None:
+        abort(404)
+    urls = {"ratings": request.script_root + hotpath.PATH,
+            "suggestions": url_for("kiosk.post_suggestion"),
+            "time": url_for("kiosk.server_time"),
+            "sw": url_for("kiosk.service_worker"),
+            "page": url_for(f"kiosk.{mode}_page", code=code)}
+    config = page_config(card, mode, str(get_locale()), urls, current_app.config, now)
+    resp = current_app.make_response(render_template(
+        "kiosk/rate.html", card=card, mode=mode, config=config,
+        strings=config["strings"]["zh"]))
+    resp.headers["Cache-Control"] = "no-cache"
+    return resp
+
+
+@bp.get("/k/<code>")
+def kiosk_page(code: str):
+    """The tablet at the window."""
+    return rating_page(code, "kiosk")
+
+
+@bp.get("/q/<code>")
+def qr_page(code: str):
+    """The page a window's QR code opens on a citizen's phone."""
+    return rating_page(code, "qr")
+
+
+@bp.get("/api/time")
+def server_time():
+    """The server's clock, so a tablet with a wrong clock still stamps taps right."""
+    return jsonify(now=utcnow().isoformat(timespec="milliseconds") + "Z")
+
+
 @bp.post("/api/suggestions")
 def post_suggestion():
     cfg = current_app.config
@@ -43,6 +85,32 @@ def post_suggestion():
         timedelta(days=cfg["RATING_MAX_AGE_DAYS"]),
         timedelta(seconds=cfg["RATING_MAX_FUTURE_SECONDS"]))
     return jsonify(id=suggestion.id, client_id=suggestion.client_id), 201 if created else 200
+
+
+@bp.get("/sw.js")
+def service_worker():
+    """The service worker, at the root so its scope covers /k/ and /q/."""
+    assets = [asset_url(name) for name in PAGE_ASSETS]
+    version = "-".join(asset_version(current_app.static_folder, n) for n in PAGE_ASSETS)
+    body = render_template("kiosk/sw.js", assets=assets, version=version,
+                           scopes=["/k/", "/q/"], static=url_for("static", filename=""),
+                           photos=url_for("kiosk.staff_photo", name=""))
+    resp = current_app.response_class(body, mimetype="text/javascript")
+    resp.headers["Cache-Control"] = "no-cache"
+    return resp
+
+
+@bp.get("/photos/<path:name>")
+def staff_photo(name: str):
+    """A clerk's photo for the 挂牌 card, from instance/photos/."""
+    resp = send_from_directory(os.path.join(current_app.instance_path, "photos"), name)
+    resp.headers["Cache-Control"] = "public, max-age=86400"
+    return resp
+
+
+def asset_url(name: str) -> str:
+    """URL of a static file with its content hash, so caches never serve a stale one."""
+    return url_for("static", filename=name, v=asset_version(current_app.static_folder, name))
 
 
 def init_app(app: Flask) -> None:
@@ -55,5 +123,6 @@ def init_app(app: Flask) -> None:
         max_ahead=timedelta(seconds=cfg["RATING_MAX_FUTURE_SECONDS"]),
     )
     app.register_blueprint(bp)
+    app.jinja_env.globals["asset_url"] = asset_url
     # POST /api/ratings is answered below Flask (see hotpath.py).
     app.wsgi_app = RatingEndpoint(app.wsgi_app, app.extensions["kiosk.intake"])

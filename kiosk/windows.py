@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import IO
 
 import sqlalchemy as sa
@@ -89,3 +90,34 @@ def import_windows(fh: IO[str]) -> WindowImport:
             result.updated += 1
     db.session.flush()
     return result
+
+
+@dataclass
+class WindowCard:
+    """What a rating page shows about a window: the 挂牌 card of whoever is on duty."""
+
+    code: str
+    name: str
+    hall: str
+    department: str
+    staff_name: str | None
+    staff_no: str | None
+    duties: str | None
+    photo: str | None
+
+
+def window_card(code: str, now: datetime) -> WindowCard | None:
+    """The card for window ``code`` at ``now`` (naive UTC); None for an unknown code."""
+    window = db.session.scalar(sa.select(Window).where(Window.code == code))
+    if window is None:
+        return None
+    duty = db.session.scalar(window.duty_at(now))
+    staff = duty.staff if duty else None
+    return WindowCard(
+        code=window.code, name=window.name, hall=window.hall.name,
+        department=window.department.name,
+        staff_name=staff.name if staff else None,
+        staff_no=staff.staff_no if staff else None,
+        duties=staff.duties if staff else None,
+        photo=staff.photo if staff else None,
+    )

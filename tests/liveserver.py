@@ -21,14 +21,16 @@ class LiveServer:
     """``kiosk serve --no-demo`` on a free port against ``database_uri``."""
 
     def __init__(self, database_uri: str, instance: Path, threads: int = 8,
-                 log: Path | None = None) -> None:
-        self.port = free_port()
+                 log: Path | None = None, port: int | None = None,
+                 config: dict[str, str] | None = None) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         instance.mkdir(parents=True, exist_ok=True)
         self.log_path = log or instance / f"server-{self.port}.log"
         env = dict(os.environ, KIOSK_INSTANCE_PATH=str(instance),
                    KIOSK_SQLALCHEMY_DATABASE_URI=database_uri, KIOSK_SECRET_KEY="live")
-        self._log = open(self.log_path, "w")
+        env.update({f"KIOSK_{k}": v for k, v in (config or {}).items()})
+        self._log = open(self.log_path, "a")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "kiosk", "serve", "--no-demo", "--port", str(self.port),
              "--threads", str(threads)],

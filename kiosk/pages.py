@@ -1,0 +1,59 @@
+"""What the rating pages (kiosk tablet and QR phone page) need to know to run offline."""
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from . import privacy
+from .db import db
+from .fields import CLIENT_ID
+from .i18n import page_strings
+from .models import ReasonCode
+from .ratings import COMMENT_MAX
+from .scale import SCORES
+from .suggestions import TEXT_MAX
+from .windows import WindowCard
+
+MODES = {"kiosk": "kiosk", "qr": "qr"}  # page mode -> rating channel
+# Assets a rating page needs offline; the service worker precaches them.
+PAGE_ASSETS = ("kiosk/rate.css", "kiosk/rate.js")
+PRESS_LOCK_MS = 1500
+
+
+def page_config(card: WindowCard, mode: str, lang: str, urls: dict[str, str],
+                settings: dict, now: datetime) -> dict:
+    """The JSON a rating page embeds: labels in both languages, rules, timings, URLs."""
+    reasons = db.session.scalars(
+        sa.select(ReasonCode).where(ReasonCode.active).order_by(ReasonCode.sort_order,
+                                                                ReasonCode.code))
+    return {
+        "mode": mode,
+        "lang": lang,
+        "channel": MODES[mode],
+        "window": card.code,
+        "scores": [{"value": s.value, "zh": s.zh, "en": s.en, "bad": s.is_bad}
+                   for s in SCORES.values()],
+        "reasons": [{"code": r.code, "zh": r.zh, "en": r.en} for r in reasons],
+        "strings": page_strings(),
+        "phone": {"mobile": privacy.MOBILE.pattern, "landline": privacy.LANDLINE.pattern,
+                  "separators": privacy.SEPARATORS.pattern},
+        "client_id": CLIENT_ID.pattern,
+        "comment_max": COMMENT_MAX,
+        "suggestion_max": TEXT_MAX,
+        "idle_seconds": settings["KIOSK_IDLE_SECONDS"],
+        "thanks_seconds": settings["KIOSK_THANKS_SECONDS"],
+        "press_lock_ms": PRESS_LOCK_MS,
+        "server_now": now.isoformat(timespec="milliseconds") + "Z",
+        "urls": urls,
+    }
+
+
+@lru_cache(maxsize=64)
+def asset_version(static_folder: str, name: str) -> str:
+    """A short content hash of a static file, so a changed file gets a new URL."""
+    data = (Path(static_folder) / name).read_bytes()
+    return hashlib.sha256(data).hexdigest()[:10]

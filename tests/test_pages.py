@@ -1,0 +1,244 @@
+"""The kiosk and QR rating pages, driven in real headless Chromium.
+
+Screenshots of every screen go to test-artifacts/screens/ for a reviewer to look at.
+"""
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from kiosk.db import db
+from kiosk.models import Rating, Suggestion
+
+from .helpers import make_window
+from .liveserver import LiveServer
+
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screens"
+TABLET = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+TIMINGS = {"KIOSK_THANKS_SECONDS": "2", "KIOSK_IDLE_SECONDS": "3"}
+OUTBOX = "kiosk.outbox.v1"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"browser tests need Debian's chromium at {CHROMIUM} (.ci/run installs it)")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def server(app, database_uri, tmp_path):
+    make_window("A01", name="综合受理窗口", staff_no="QH0101", staff_name="张丽")
+    srv = LiveServer(database_uri, tmp_path / "srv", config=TIMINGS)
+    yield srv
+    srv.stop()
+
+
+def open_page(browser, url, size=TABLET, **options):
+    context = browser.new_context(viewport=size, locale="zh-CN", **options)
+    page = context.new_page()
+    page.goto(url)
+    return context, page
+
+
+def shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+def wait_sent(page, timeout: float = 15) -> None:
+    """Until the page's outbox is empty and no tap is held."""
+    page.wait_for_function(
+        f"!(JSON.parse(localStorage.getItem('{OUTBOX}') || '[]').length)"
+        " && !localStorage.getItem('kiosk.held.v1')", timeout=timeout * 1000)
+
+
+def ratings() -> list[Rating]:
+    db.session.expire_all()
+    return list(db.session.scalars(sa.select(Rating).order_by(Rating.created_at)))
+
+
+def test_a_tap_is_thanked_at_once_and_stored_with_the_clerk(browser, server):
+    context, page = open_page(browser, server.url + "/k/A01")
+    assert page.locator(".card .name").inner_text() == "张丽"
+    assert "QH0101" in page.locator(".card .no").inner_text()
+    shot(page, "kiosk-start")
+    page.click(".face-btn.s5")
+    assert page.locator("#thanks").is_visible()
+    assert "非常满意" not in page.locator("#thanks").inner_text()  # watching eyes
+    shot(page, "kiosk-thanks")
+    page.wait_for_selector("#start", state="visible", timeout=6000)  # back by itself
+    wait_sent(page)
+    [rating] = ratings()
+    assert (rating.score, rating.channel, rating.staff.staff_no) == (5, "kiosk", "QH0101")
+    assert rating.reasons == "" and rating.phone is None
+    context.close()
+
+
+def test_a_bad_rating_with_reasons_comment_and_phone(browser, server):
+    context, page = open_page(browser, server.url + "/k/A01")
+    page.click(".face-btn.s1")
+    assert page.locator("#details").is_visible()
+    page.click(".chip[data-reason=attitude]")
+    page.click(".chip[data-reason=waiting]")
+    comment = "排队一个多小时，窗口只开一个 <b>!</b>"
+    page.fill("#comment", comment)
+    page.fill("#phone", "12345")
+    page.click("#details-submit")
+    assert page.locator("#details-error").inner_text()  # a wrong number is caught
+    page.fill("#phone", "138 0013 8000")
+    shot(page, "kiosk-bad-details")
+    page.click("#details-submit")
+    assert page.locator("#thanks").is_visible()
+    wait_sent(page)
+    [rating] = ratings()
+    assert rating.score == 1
+    assert rating.reason_codes == ["attitude", "waiting"]
+    assert rating.comment == comment
+    assert rating.phone == "13800138000"
+    context.close()
+
+
+def test_idle_mid_flow_keeps_the_tap_and_resets(browser, server):
+    context, page = open_page(browser, server.url + "/k/A01")
+    page.click(".face-btn.s2")
+    page.click(".chip[data-reason=efficiency]")
+    page.fill("#comment", "太慢")
+    page.wait_for_selector("#start", state="visible", timeout=8000)
+    assert page.input_value("#comment") == ""  # nothing left for the next citizen
+    assert page.locator(".chip[aria-pressed=true]").count() == 0
+    wait_sent(page)
+    [rating] = ratings()
+    assert (rating.score, rating.reasons, rating.comment) == (2, "efficiency", "太慢")
+    context.close()
+
+
+def test_rate_again_replaces_the_first_tap(browser, server):
+    context, page = open_page(browser, server.url + "/k/A01")
+    page.click(".face-btn.s1")
+    page.click("#details-skip")
+    page.click("#undo")
+    assert page.locator("#start").is_visible()
+    page.click(".face-btn.s4")
+    assert page.locator("#thanks").is_visible()
+    page.wait_for_selector("#start", state="visible", timeout=6000)
+    wait_sent(page)
+    assert [r.score for r in ratings()] == [4]
+    context.close()
+
+
+def test_offline_taps_are_queued_survive_a_reload_and_are_sent_once(
+        browser, app, database_uri, tmp_path):
+    make_window("A01", staff_no="QH0101")
+    srv = LiveServer(database_uri, tmp_path / "srv", config=TIMINGS)
+    port = srv.port
+    context, page = open_page(browser, srv.url + "/k/A01")
+    try:
+        page.evaluate("navigator.serviceWorker.ready")
+        page.reload()  # now served through the service worker, which keeps a copy
+        page.wait_for_function("navigator.serviceWorker.controller !== null")
+
+        srv.stop()  # the hall's network is down
+        context.set_offline(True)
+        taps = []
+        for score in (5, 3, 1):
+            page.wait_for_selector("#start", state="visible", timeout=8000)
+            page.wait_for_function("!document.querySelector('.face-btn').disabled")
+            taps.append(datetime.now(UTC).replace(tzinfo=None))
+            page.click(f".face-btn.s{score}")
+            if score <= 3:
+                page.click("#details-skip")
+            assert page.locator("#thanks").is_visible()
+        page.wait_for_selector("#start", state="visible", timeout=8000)
+        page.wait_for_function(f"JSON.parse(localStorage.getItem('{OUTBOX}')).length === 3")
+        assert "3" in page.locator("#status").inner_text()
+        shot(page, "kiosk-offline-queue")
+
+        page.reload()  # still offline: the page comes from the service worker
+        assert page.locator(".face-btn.s5").is_visible()
+        assert page.evaluate(f"JSON.parse(localStorage.getItem('{OUTBOX}')).length") == 3
+
+        back = datetime.now(UTC).replace(tzinfo=None)
+        srv = LiveServer(database_uri, tmp_path / "srv", port=port, config=TIMINGS)
+        context.set_offline(False)
+        wait_sent(page, timeout=30)
+        time.sleep(1)  # anything sent twice would have landed by now
+    finally:
+        context.close()
+        srv.stop()
+    stored = ratings()
+    assert [r.score for r in stored] == [5, 3, 1]
+    for rating, tapped in zip(stored, taps):
+        assert abs((rating.created_at - tapped).total_seconds()) < 2  # the tap time
+        assert rating.created_at < back < rating.received_at
+
+
+def test_the_english_switch(browser, server):
+    context, page = open_page(browser, server.url + "/k/A01")
+    page.click("#lang")
+    assert page.locator("#start h1").inner_text() == "Please rate this service"
+    assert page.locator("[data-score-label='5']").inner_text() == "Very satisfied"
+    assert page.locator("#lang").inner_text() == "中文"
+    shot(page, "kiosk-start-en")
+    page.click(".face-btn.s2")
+    assert page.locator(".chip[data-reason=attitude]").inner_text() == "Service attitude"
+    shot(page, "kiosk-bad-details-en")
+    page.click("#details-skip")
+    assert page.locator("#thanks h1").inner_text() == "Thank you for your rating!"
+    page.wait_for_selector("#start", state="visible", timeout=6000)
+    # The next citizen starts in Chinese again.
+    assert page.locator("#start h1").inner_text() == "请对本次服务作出评价"
+    context.close()
+
+
+def test_a_suggestion_from_the_kiosk(browser, server):
+    context, page = open_page(browser, server.url + "/k/A01")
+    page.click("#open-suggest")
+    page.click("#suggest-submit")
+    assert page.locator("#suggest-error").inner_text()  # empty text is refused
+    page.fill("#suggest-text", "建议增加老花镜")
+    page.fill("#suggest-phone", "0571-88001234")
+    shot(page, "kiosk-suggestion")
+    page.click("#suggest-submit")
+    assert page.locator("#suggested").is_visible()
+    wait_sent(page)
+    db.session.expire_all()
+    [s] = db.session.scalars(sa.select(Suggestion))
+    assert (s.text, s.phone, s.window.code, s.channel) == ("建议增加老花镜", "057188001234",
+                                                          "A01", "kiosk")
+    context.close()
+
+
+def test_the_qr_page_on_a_phone(browser, server):
+    context, page = open_page(browser, server.url + "/q/A01", size=PHONE, is_mobile=True,
+                              has_touch=True, device_scale_factor=2)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    for score in range(1, 6):
+        box = page.locator(f".face-btn.s{score}").bounding_box()
+        assert box["height"] >= 64 and box["width"] >= 300  # a thumb's target
+    shot(page, "qr-start")
+    page.tap(".face-btn.s2")
+    page.tap(".chip[data-reason=guidance]")
+    shot(page, "qr-bad-details")
+    page.tap("#details-submit")
+    assert page.locator("#thanks").is_visible()
+    shot(page, "qr-thanks")
+    page.wait_for_selector("#undo", state="hidden", timeout=6000)
+    assert page.locator("#thanks").is_visible()  # a phone stays on its thank-you
+    wait_sent(page)
+    [rating] = ratings()
+    assert (rating.score, rating.channel, rating.reasons) == (2, "qr", "guidance")
+    context.close()
