@@ -179,7 +179,8 @@ class RatingWriter:
         with self._pending_lock:
             self._pending.append(slot)
         with self._commit_lock:
-            if slot.stored is None and slot.error is None:
+            # Loop: with more than MAX_BATCH waiting, ours may be in a later batch.
+            while slot.stored is None and slot.error is None:
                 with self._pending_lock:
                     batch = self._pending[:self.MAX_BATCH]
                     del self._pending[:self.MAX_BATCH]

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from kiosk.db import db, utcnow
 from kiosk.models import Duty, Rating, Staff
+from kiosk.ratings import RatingWriter, _Slot
 
 from .helpers import make_window, rating_body
 
@@ -197,3 +198,15 @@ def test_many_ratings_from_one_address_are_all_kept(client, window):
         resp = post(client, rating_body(), environ_base={"REMOTE_ADDR": "10.1.1.1"})
         assert resp.status_code == 201
     assert len(stored()) == 30
+
+
+def test_the_writer_stores_a_backlog_larger_than_one_batch(app, window, monkeypatch):
+    """A rating queued behind more than a batch's worth of others is still stored."""
+    monkeypatch.setattr(RatingWriter, "MAX_BATCH", 3)
+    intake = app.extensions["kiosk.intake"]
+    now = utcnow()
+    backlog = [intake.validate(rating_body(), now) for _ in range(7)]
+    intake.writer._pending.extend(_Slot(r) for r in backlog)  # already waiting
+    mine = intake.validate(rating_body(score=2), now)
+    assert intake.writer.write(mine).created
+    assert mine.client_id in {r.client_id for r in stored()}
