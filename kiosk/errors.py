@@ -19,6 +19,14 @@ MESSAGES = {
 }
 
 
+# What a person at a browser reads, Chinese first.
+PAGE_MESSAGES = {
+    403: "您没有权限查看此页面",
+    404: "找不到这个页面，请检查地址或窗口编号",
+    500: "服务器出了点问题，请稍后再试",
+}
+
+
 def wants_json() -> bool:
     path = request.path
     return (path.startswith("/api/") or path.endswith((".json", ".csv"))
@@ -29,7 +37,8 @@ def error_response(status: int, message: str | None = None):
     message = message or MESSAGES.get(status, "error")
     if wants_json():
         return jsonify(error=message), status
-    return render_template("kiosk/error.html", status=status, message=message), status
+    return render_template("kiosk/error.html", status=status, message=message,
+                           message_zh=PAGE_MESSAGES.get(status)), status
 
 
 def init_app(app: Flask) -> None:

@@ -242,3 +242,48 @@ def test_the_qr_page_on_a_phone(browser, server):
     [rating] = ratings()
     assert (rating.score, rating.channel, rating.reasons) == (2, "qr", "guidance")
     context.close()
+
+
+def test_without_a_service_worker_the_queue_still_works(browser, server):
+    """A hall LAN over plain HTTP: no service worker, but taps still queue and send."""
+    context, page = open_page(browser, server.url + "/k/A01", service_workers="block")
+    assert page.evaluate("navigator.serviceWorker.controller") is None
+    context.set_offline(True)
+    page.click(".face-btn.s4")
+    page.wait_for_selector("#start", state="visible", timeout=8000)
+    page.wait_for_function(f"JSON.parse(localStorage.getItem('{OUTBOX}')).length === 1")
+    assert ratings() == []
+    context.set_offline(False)
+    wait_sent(page, timeout=30)
+    assert [r.score for r in ratings()] == [4]
+    context.close()
+
+
+def test_a_5xx_is_retried_and_a_4xx_is_dropped_and_logged(browser, server):
+    context, page = open_page(browser, server.url + "/k/A01")
+    answers = iter([503, 502])
+
+    def flaky(route):
+        status = next(answers, None)
+        if status is None:
+            route.continue_()
+        else:
+            route.fulfill(status=status, content_type="application/json",
+                          body='{"error": "busy"}')
+
+    page.route("**/api/ratings", flaky)
+    page.click(".face-btn.s5")
+    wait_sent(page, timeout=30)
+    assert [r.score for r in ratings()] == [5]  # stored once, after two refusals
+
+    page.unroute("**/api/ratings")
+    page.route("**/api/ratings", lambda route: route.fulfill(
+        status=400, content_type="application/json", body='{"error": "score is required"}'))
+    page.wait_for_selector("#start", state="visible", timeout=8000)
+    page.wait_for_function("!document.querySelector('.face-btn').disabled")
+    page.click(".face-btn.s4")
+    wait_sent(page, timeout=15)
+    dropped = page.evaluate("JSON.parse(localStorage.getItem('kiosk.dropped.v1'))")
+    assert [(d["status"], d["item"]["body"]["score"]) for d in dropped] == [(400, 4)]
+    assert [r.score for r in ratings()] == [5]
+    context.close()
