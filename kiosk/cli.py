@@ -11,7 +11,7 @@ from datetime import date
 import click
 import sqlalchemy as sa
 from flask import Flask, current_app
-from flask.cli import FlaskGroup
+from flask.cli import FlaskGroup, with_appcontext
 
 from . import clock
 from .bootstrap import first_run, init_db
@@ -39,6 +39,7 @@ def hall_tz():
 
 
 @click.command("init-db")
+@with_appcontext
 def init_db_command() -> None:
     """Create or upgrade the schema (safe to run twice); no demo data."""
     init_db()
@@ -46,8 +47,10 @@ def init_db_command() -> None:
 
 
 @click.command("demo")
+@with_appcontext
 def demo_command() -> None:
-    """Seed the demo hall into an empty database."""
+    """Seed the demo hall into an empty database (creating the schema if need be)."""
+    init_db()
     try:
         count = seed_demo(hall_tz())
     except ValueError as exc:
@@ -57,6 +60,7 @@ def demo_command() -> None:
 
 
 @click.command("import-windows")
+@with_appcontext
 @click.argument("file")
 def import_windows_command(file: str) -> None:
     """Upsert windows by code from a CSV (code,name,department[,hall])."""
@@ -71,6 +75,7 @@ def import_windows_command(file: str) -> None:
 
 
 @click.command("create-user")
+@with_appcontext
 @click.argument("name")
 @click.option("--role", required=True, type=click.Choice(ROLES))
 @click.option("--password", help="prompted for when left out")
@@ -87,6 +92,7 @@ def create_user_command(name: str, role: str, password: str | None) -> None:
 
 
 @click.command("export-ratings")
+@with_appcontext
 @click.option("--from", "first", type=click.DateTime(["%Y-%m-%d"]),
               help="first day (hall time), inclusive")
 @click.option("--to", "last", type=click.DateTime(["%Y-%m-%d"]),
@@ -105,6 +111,7 @@ def _day(value) -> date | None:
 
 
 @click.command("import-ratings")
+@with_appcontext
 @click.argument("file")
 @click.option("--channel", type=click.Choice(list(CHANNELS)), default="kiosk",
               show_default=True, help="for rows whose channel column is empty or absent")
@@ -122,6 +129,7 @@ def import_ratings_command(file: str, channel: str) -> None:
 
 
 @click.command("serve")
+@with_appcontext
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--threads", default=8, show_default=True, type=int)

@@ -29,10 +29,11 @@ def parse_timestamp(text: str, tz: ZoneInfo) -> datetime:
     Raises ValueError with a readable message.
     """
     try:
-        moment = datetime.fromisoformat(text.strip())
+        return to_utc(datetime.fromisoformat(text.strip()), tz)
     except ValueError:
         raise ValueError(f"{text!r} is not an ISO 8601 timestamp") from None
-    return to_utc(moment, tz)
+    except OverflowError:
+        raise ValueError(f"{text!r} is out of range") from None
 
 
 def day_start_utc(day: date, tz: ZoneInfo) -> datetime:

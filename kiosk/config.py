@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 from flask import Flask
@@ -46,15 +47,27 @@ def _instance_secret(instance: Path) -> str:
     """The site's secret key, generated once into the instance folder."""
     path = instance / "secret_key"
     try:
-        return path.read_text().strip()
+        key = path.read_text().strip()
     except FileNotFoundError:
-        pass
+        key = _new_secret(path)
+    if not key:
+        raise RuntimeError(f"{path} is empty: delete it and a new key is made on start")
+    return key
+
+
+def _new_secret(path: Path) -> str:
+    # Written whole to a private temporary file, then linked into place: a process
+    # starting at the same moment sees either no file or the whole key, and only one
+    # of the two keys wins.
     key = secrets.token_hex(32)
-    # O_EXCL: two processes starting at once must end up with the same key.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".secret_key.")
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as fh:
-        fh.write(key)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(key)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return path.read_text().strip()
+    finally:
+        os.unlink(tmp)
     return key

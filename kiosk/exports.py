@@ -58,8 +58,6 @@ def write_export(out: IO[str], rows: Iterator[dict], fmt: str) -> int:
             count += 1
     elif fmt == "jsonl":
         for row in rows:
-            row["reasons"] = [c for c in row["reasons"].split(";") if c]
-            row["flags"] = [c for c in row["flags"].split(";") if c]
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
             count += 1
     else:

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from . import clock, privacy
 
-CLIENT_ID = re.compile(r"[\x21-\x7e]{8,64}")  # printable ASCII, no spaces
+CLIENT_ID = re.compile(r"[^\x00-\x1f\x7f]{8,64}")  # 8–64 characters, no control codes
 
 
 class InputError(ValueError):
@@ -32,10 +32,34 @@ def text(payload: dict, key: str, max_len: int, required: bool = False) -> str |
         return None
     if not isinstance(value, str):
         raise InputError(f"{key} must be a string")
+    storable(value, key)
     if len(value) > max_len:
         raise InputError(f"{key} is longer than {max_len} characters")
     if required and not value.strip():
         raise InputError(f"{key} is required")
+    return value
+
+
+def storable(value: str, key: str) -> str:
+    """``value`` if every database can store it: no NUL, no lone surrogate."""
+    if "\x00" in value:
+        raise InputError(f"{key} contains a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError(f"{key} contains characters that are not valid Unicode") from None
+    return value
+
+
+def choice(payload: dict, key: str, options, required: bool) -> str | None:
+    """One of ``options`` (strings), or None when absent and not required."""
+    value = payload.get(key)
+    if value is None or value == "":
+        if required:
+            raise InputError(f"{key} is required")
+        return None
+    if not isinstance(value, str) or value not in options:
+        raise InputError(f"{key} must be one of " + ", ".join(options))
     return value
 
 
@@ -46,8 +70,8 @@ def client_id(payload: dict, required: bool) -> str | None:
             raise InputError("client_id is required")
         return None
     if not isinstance(value, str) or not CLIENT_ID.fullmatch(value):
-        raise InputError("client_id must be 8–64 printable ASCII characters without spaces")
-    return value
+        raise InputError("client_id must be 8–64 characters without control codes")
+    return storable(value, "client_id")
 
 
 def phone(payload: dict) -> str | None:

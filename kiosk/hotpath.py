@@ -38,8 +38,13 @@ class RatingEndpoint:
         if environ.get("REQUEST_METHOD") != "POST":
             status, body = 405, {"error": MESSAGES[405]}
         else:
-            status, body = self.handle(environ)
-        data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+            try:
+                status, body = self.handle(environ)
+            except Exception:
+                log.exception("could not store a rating")
+                status, body = 500, {"error": MESSAGES[500]}
+        # ASCII-only JSON: whatever a client sent, the answer always encodes.
+        data = json.dumps(body, separators=(",", ":")).encode()
         headers = [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
         if status == 405:
             headers.append(("Allow", "POST"))
@@ -60,7 +65,7 @@ class RatingEndpoint:
         try:
             raw = environ["wsgi.input"].read(length) if length else b""
             body = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             return 400, {"error": "the body is not valid JSON"}
         except OSError:
             return 400, {"error": "the body could not be read"}
@@ -68,8 +73,5 @@ class RatingEndpoint:
             stored = self.intake.accept(body)
         except InputError as exc:
             return exc.status, {"error": exc.message}
-        except Exception:
-            log.exception("could not store a rating")
-            return 500, {"error": MESSAGES[500]}
         return (201 if stored.created else 200), {"id": stored.id,
                                                   "client_id": stored.client_id}

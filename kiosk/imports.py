@@ -11,6 +11,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime
 from typing import IO
 from zoneinfo import ZoneInfo
@@ -21,9 +22,10 @@ from . import clock, privacy
 from .csvfiles import ImportFailed, rows
 from .db import db, utcnow
 from .exports import COLUMNS as EXPORT_COLUMNS
-from .fields import CLIENT_ID
+from .fields import CLIENT_ID, storable
 from .models import Duty, Rating, ReasonCode, Staff, Window
-from .ratings import COMMENT_MAX, TICKET_MAX, sqlite_timestamp
+from .ratings import (COMMENT_MAX, FLAGS_MAX_LEN, REASONS_MAX_LEN, TICKET_MAX,
+                      sqlite_timestamp)
 from .scale import CHANNELS, SCORES
 
 REQUIRED = {"window", "score", "created_at"}
@@ -35,18 +37,33 @@ TRUE = {"true": True, "1": True, "yes": True, "": True, "false": False, "0": Fal
 PARAMS = ("client_id", "window_id", "staff_id", "score", "channel", "reasons", "comment",
           "phone", "ticket", "created_at", "received_at", "counted", "flags")
 COLUMNS = ", ".join(PARAMS)
-ON_CONFLICT = """
-ON CONFLICT (client_id) DO UPDATE SET
-    window_id = excluded.window_id, staff_id = excluded.staff_id,
-    score = excluded.score, channel = excluded.channel, reasons = excluded.reasons,
-    comment = excluded.comment, phone = COALESCE(excluded.phone, rating.phone),
-    ticket = excluded.ticket, created_at = excluded.created_at,
-    counted = excluded.counted, flags = excluded.flags
-"""
-UPSERT = (f"INSERT INTO rating ({COLUMNS}) VALUES ({', '.join('?' * len(PARAMS))})"
-          + ON_CONFLICT)
-UPSERT_FROM_COPY = f"INSERT INTO rating ({COLUMNS}) SELECT {COLUMNS} FROM rating_import" \
-    + ON_CONFLICT
+# What an import file's column overwrites on a rating it updates. A column the file
+# lacks leaves the stored value alone (an appeal ruling, a comment, the clerk); a
+# masked phone never replaces a real one.
+UPDATES = {
+    "window": "window_id = excluded.window_id",
+    "score": "score = excluded.score",
+    "created_at": "created_at = excluded.created_at",
+    "channel": "channel = excluded.channel",
+    "reasons": "reasons = excluded.reasons",
+    "comment": "comment = excluded.comment",
+    "phone": "phone = COALESCE(excluded.phone, rating.phone)",
+    "staff_no": "staff_id = excluded.staff_id",
+    "ticket": "ticket = excluded.ticket",
+    "counted": "counted = excluded.counted",
+    "flags": "flags = excluded.flags",
+}
+
+
+@lru_cache(maxsize=32)
+def upsert_sql(updated: frozenset[str], source: str) -> str:
+    """INSERT … ON CONFLICT that updates the columns ``updated`` (import file columns).
+
+    ``source`` is ``"values"`` (qmark parameters) or ``"copy"`` (the scratch table)."""
+    rows = (f"VALUES ({', '.join('?' * len(PARAMS))})" if source == "values"
+            else f"SELECT {COLUMNS} FROM rating_import")
+    sets = ", ".join(clause for col, clause in UPDATES.items() if col in updated)
+    return f"INSERT INTO rating ({COLUMNS}) {rows} ON CONFLICT (client_id) DO UPDATE SET {sets}"
 
 
 @dataclass
@@ -77,8 +94,10 @@ class DutyRoster:
         return staff_id if ended is None or ended > moment else None
 
 
-def store_rating_rows(conn: sa.Connection, rows: list[dict]) -> None:
-    """Upsert rating rows (dicts keyed by PARAMS) inside ``conn``'s transaction.
+def store_rating_rows(conn: sa.Connection, rows: list[dict],
+                      updated: frozenset[str] = frozenset(UPDATES)) -> None:
+    """Upsert rating rows (dicts keyed by PARAMS) inside ``conn``'s transaction; on a
+    client_id stored before, overwrite the ``updated`` import columns.
 
     Goes to the driver directly: SQLAlchemy's per-row parameter processing would be a
     third of a million-row import. PostgreSQL gets the rows by COPY into a scratch
@@ -89,9 +108,10 @@ def store_rating_rows(conn: sa.Connection, rows: list[dict]) -> None:
     cur = conn.connection.dbapi_connection.cursor()
     try:
         if conn.dialect.name == "sqlite":
-            cur.executemany(UPSERT, [_values(r, sqlite_timestamp) for r in rows])
+            cur.executemany(upsert_sql(updated, "values"),
+                            [_values(r, sqlite_timestamp) for r in rows])
         else:
-            _copy_upsert(cur, rows)
+            _copy_upsert(cur, rows, upsert_sql(updated, "copy"))
     finally:
         cur.close()
 
@@ -102,14 +122,14 @@ def _values(row: dict, ts) -> tuple:
             ts(row["created_at"]), ts(row["received_at"]), row["counted"], row["flags"])
 
 
-def _copy_upsert(cur, rows: list[dict]) -> None:
+def _copy_upsert(cur, rows: list[dict], sql: str) -> None:
     cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS rating_import ON COMMIT DROP AS "
                 f"SELECT {COLUMNS} FROM rating WITH NO DATA")
     cur.execute("TRUNCATE rating_import")
     with cur.copy(f"COPY rating_import ({COLUMNS}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(_values(row, lambda moment: moment))
-    cur.execute(UPSERT_FROM_COPY)
+    cur.execute(sql)
 
 
 def import_ratings(fh: IO[str], tz: ZoneInfo, default_channel: str = "kiosk") -> RatingImport:
@@ -120,15 +140,23 @@ def import_ratings(fh: IO[str], tz: ZoneInfo, default_channel: str = "kiosk") ->
     reasons = set(session.scalars(sa.select(ReasonCode.code)))
     roster = DutyRoster(session.scalars(sa.select(Duty)))
     conn = session.connection()
-    before = conn.scalar(sa.select(sa.func.count()).select_from(Rating))
     now = utcnow()
+    result = RatingImport(rows=0, created=0, updated=0)
+    header: set[str] = set()
+
+    def store(chunk: list[dict]) -> None:
+        ids = [p["client_id"] for p in chunk]
+        old = len(conn.execute(sa.select(Rating.client_id)
+                               .where(Rating.client_id.in_(ids))).all())
+        store_rating_rows(conn, chunk, frozenset(header))
+        result.updated += old
+        result.created += len(chunk) - old
 
     errors: list[str] = []
     error_count = 0
     seen: set[str] = set()
     chunk: list[dict] = []
-    total = 0
-    for line, row in rows(fh, REQUIRED, OPTIONAL):
+    for line, row in rows(fh, REQUIRED, OPTIONAL, header):
         try:
             params = _row_params(row, windows, staff, reasons, roster, tz,
                                  default_channel, now)
@@ -140,17 +168,17 @@ def import_ratings(fh: IO[str], tz: ZoneInfo, default_channel: str = "kiosk") ->
                 errors.append(f"line {line}: {exc}")
             continue
         seen.add(params["client_id"])
-        total += 1
+        result.rows += 1
         if not error_count:
             chunk.append(params)
             if len(chunk) >= CHUNK:
-                store_rating_rows(conn, chunk)
+                store(chunk)
                 chunk = []
     if error_count:
         raise ImportFailed(errors, error_count)
-    store_rating_rows(conn, chunk)
-    after = conn.scalar(sa.select(sa.func.count()).select_from(Rating))
-    return RatingImport(rows=total, created=after - before, updated=total - (after - before))
+    if chunk:
+        store(chunk)
+    return result
 
 
 def _row_params(row: dict, windows: dict, staff: dict, reasons: set, roster: DutyRoster,
@@ -171,8 +199,10 @@ def _row_params(row: dict, windows: dict, staff: dict, reasons: set, roster: Dut
     codes = [c.strip() for c in (row.get("reasons") or "").split(";") if c.strip()]
     unknown = [c for c in codes if c not in reasons]
     if unknown:
-        raise ValueError("unknown reason code " + ", ".join(unknown))
-    comment = row.get("comment") or None
+        raise ValueError("unknown reason code " + ", ".join(map(ascii, unknown[:5])))
+    if len(";".join(codes)) > REASONS_MAX_LEN:
+        raise ValueError("too many reasons")
+    comment = storable(row.get("comment") or "", "comment") or None
     if comment and len(comment) > COMMENT_MAX:
         raise ValueError(f"comment is longer than {COMMENT_MAX} characters")
     phone = (row.get("phone") or "").strip() or None
@@ -186,16 +216,19 @@ def _row_params(row: dict, windows: dict, staff: dict, reasons: set, roster: Dut
             raise ValueError(f"unknown staff_no {staff_no!r}")
     else:
         staff_id = roster.staff_at(window_id, created_at)
-    ticket = (row.get("ticket") or "").strip() or None
+    ticket = storable((row.get("ticket") or "").strip(), "ticket") or None
     if ticket and len(ticket) > TICKET_MAX:
         raise ValueError(f"ticket is longer than {TICKET_MAX} characters")
     counted_text = (row.get("counted") or "").strip().lower()
     if counted_text not in TRUE:
         raise ValueError(f"counted {counted_text!r} must be true or false")
     flags = ";".join(c.strip() for c in (row.get("flags") or "").split(";") if c.strip())
+    if len(storable(flags, "flags")) > FLAGS_MAX_LEN:
+        raise ValueError(f"flags are longer than {FLAGS_MAX_LEN} characters")
     client_id = (row.get("client_id") or "").strip() or f"import-{uuid.uuid4().hex}"
     if not CLIENT_ID.fullmatch(client_id):
-        raise ValueError("client_id must be 8–64 printable ASCII characters without spaces")
+        raise ValueError("client_id must be 8–64 characters without control codes")
+    storable(client_id, "client_id")
     return {
         "client_id": client_id, "window_id": window_id, "staff_id": staff_id,
         "score": int(score_text), "channel": channel, "reasons": ";".join(codes),

@@ -23,11 +23,14 @@ import sqlalchemy as sa
 from . import fields
 from .db import utcnow
 from .fields import InputError
+from .models import Rating
 from .scale import CHANNELS, SCORES
 
 log = logging.getLogger(__name__)
 
 MAX_REASONS = 16
+REASONS_MAX_LEN = Rating.__table__.c.reasons.type.length
+FLAGS_MAX_LEN = Rating.__table__.c.flags.type.length
 COMMENT_MAX = 500
 TICKET_MAX = 64
 
@@ -169,6 +172,7 @@ class RatingWriter:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         self.sql = DriverSQL(engine.dialect.name)
+        self.operational_errors = engine.dialect.loaded_dbapi.OperationalError
         self._pending: list[_Slot] = []
         self._pending_lock = threading.Lock()
         self._commit_lock = threading.Lock()
@@ -194,9 +198,11 @@ class RatingWriter:
         try:
             results = self._insert([slot.rating for slot in batch])
         except Exception as exc:
-            if len(batch) == 1:
-                log.exception("could not store rating %s", batch[0].rating.client_id)
-                batch[0].error = RuntimeError(f"the rating could not be stored ({exc})")
+            if len(batch) == 1 or isinstance(exc, self.operational_errors):
+                # A lock timeout or a lost connection would only repeat for each row.
+                log.exception("could not store %d rating(s)", len(batch))
+                for slot in batch:
+                    slot.error = RuntimeError(f"the rating could not be stored ({exc})")
                 return
             # One bad row must not sink its neighbours: store them one by one.
             log.warning("batch of %d failed (%s); retrying one by one", len(batch), exc)
@@ -260,11 +266,7 @@ class RatingIntake:
             raise InputError("score is required")
         if type(score) is not int or score not in SCORES:
             raise InputError("score must be an integer from 1 to 5")
-        channel = payload.get("channel")
-        if channel is None:
-            raise InputError("channel is required")
-        if channel not in CHANNELS:
-            raise InputError("channel must be one of " + ", ".join(CHANNELS))
+        channel = fields.choice(payload, "channel", CHANNELS, required=True)
         reasons = self._reasons(payload.get("reasons"))
         comment = fields.text(payload, "comment", COMMENT_MAX)
         ticket = fields.text(payload, "ticket", TICKET_MAX)
@@ -295,8 +297,11 @@ class RatingIntake:
         codes = list(dict.fromkeys(value))  # drop repeats, keep the citizen's order
         unknown = [c for c in codes if self.reasons.get(c) is None]
         if unknown:
-            raise InputError("unknown reason code: " + ", ".join(unknown))
-        return ";".join(codes)
+            raise InputError("unknown reason code: " + ", ".join(map(ascii, unknown[:5])))
+        joined = ";".join(codes)
+        if len(joined) > REASONS_MAX_LEN:
+            raise InputError("too many reasons")
+        return joined
 
 
 def _load_map(engine: sa.Engine, sql: str) -> dict:

@@ -29,9 +29,7 @@ def add_suggestion(body: Any, now: datetime, tz: ZoneInfo, max_age: timedelta,
     cid = fields.client_id(payload, required=False)
     phone = fields.phone(payload)
     created_at = fields.tap_time(payload, now, tz, max_age, max_ahead)
-    channel = payload.get("channel")
-    if channel is not None and channel not in CHANNELS:
-        raise InputError("channel must be one of " + ", ".join(CHANNELS))
+    channel = fields.choice(payload, "channel", CHANNELS, required=False)
     window_id = None
     code = payload.get("window")
     if code not in (None, ""):

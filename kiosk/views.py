@@ -37,7 +37,7 @@ def json_body():
         raise UnsupportedMediaType()
     try:
         return json.loads(request.get_data(cache=False))
-    except ValueError:
+    except (ValueError, RecursionError):
         raise InputError("the body is not valid JSON") from None
 
 

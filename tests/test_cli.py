@@ -12,6 +12,7 @@ import time
 import urllib.request
 from datetime import datetime
 
+import pytest
 import sqlalchemy as sa
 
 from kiosk.db import db
@@ -158,7 +159,7 @@ def test_export_date_range_and_jsonl(runner):
     lines = [json.loads(line) for line in out.splitlines()]
     assert [r["score"] for r in lines] == [1, 3]
     assert lines[0]["created_at"] == "2026-03-02T00:00:00+08:00"
-    assert lines[0]["reasons"] == [] and lines[0]["counted"] is True
+    assert lines[0]["reasons"] == "" and lines[0]["counted"] is True
     assert lines[0]["staff_no"] == "S001"  # the clerk on duty then
 
 
@@ -245,3 +246,70 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def test_an_import_updates_only_the_columns_it_has(runner, tmp_path):
+    make_window()
+    full = ("client_id,window,score,channel,reasons,comment,ticket,counted,flags,created_at\n"
+            "appealed-1,A01,1,qr,attitude,态度差,A01-7,false,appeal,2026-03-01T10:00:00+08:00\n")
+    assert run(runner, "import-ratings", write(tmp_path, "a.csv", full)).exit_code == 0
+    slim = "client_id,window,score,created_at\nappealed-1,A01,2,2026-03-01T10:00:00+08:00\n"
+    result = run(runner, "import-ratings", write(tmp_path, "b.csv", slim))
+    assert "0 new, 1 updated" in result.output
+    r = db.session.scalars(sa.select(Rating)).one()
+    assert r.score == 2  # in the file: updated
+    assert (r.channel, r.reasons, r.comment, r.ticket) == ("qr", "attitude", "态度差", "A01-7")
+    assert (r.counted, r.flags) == (False, "appeal")  # the appeal ruling stands
+
+
+def test_import_counts_new_and_updated(runner, tmp_path):
+    make_window()
+    first = "client_id,window,score,created_at\nc-000001,A01,5,2026-03-01T10:00:00\n"
+    run(runner, "import-ratings", write(tmp_path, "a.csv", first))
+    both = first + "c-000002,A01,4,2026-03-01T11:00:00\n"
+    result = run(runner, "import-ratings", write(tmp_path, "b.csv", both))
+    assert "2 ratings imported: 1 new, 1 updated" in result.output
+
+
+def test_import_names_the_first_line_of_a_bad_record(runner, tmp_path):
+    make_window()
+    text = ('window,score,created_at,comment\n'
+            'A01,5,2026-03-01T10:00:00,"第一行\n第二行"\n'
+            'A01,5,0001-01-01T00:00:00,\n'
+            'A01,5,2026-03-01T10:00:00,"a\x00b"\n'
+            'A01,5,2026-03-01T10:00:00,"x\n'
+            'y",extra\n')
+    result = run(runner, "import-ratings", write(tmp_path, "r.csv", text))
+    assert result.exit_code != 0
+    assert "line 4:" in result.output and "out of range" in result.output
+    assert "line 5:" in result.output and "NUL" in result.output
+    assert "line 6:" in result.output  # the multi-line record, by its first line
+    assert count(Rating) == 0
+
+
+def test_demo_on_a_fresh_instance_creates_the_schema(tmp_path, monkeypatch):
+    from kiosk import create_app
+
+    monkeypatch.setenv("KIOSK_INSTANCE_PATH", str(tmp_path))
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'k.sqlite'}"})
+    result = app.test_cli_runner().invoke(args=["demo"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Window)) >= 10
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_secret_key_is_made_once_and_an_empty_one_is_refused(tmp_path, monkeypatch):
+    from kiosk import create_app
+
+    monkeypatch.setenv("KIOSK_INSTANCE_PATH", str(tmp_path))
+    monkeypatch.delenv("KIOSK_SECRET_KEY", raising=False)
+    uri = f"sqlite:///{tmp_path / 'k.sqlite'}"
+    keys = {create_app({"SQLALCHEMY_DATABASE_URI": uri}).config["SECRET_KEY"]
+            for _ in range(3)}
+    assert len(keys) == 1 and len(keys.pop()) == 64
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".secret")] == []
+    (tmp_path / "secret_key").write_text("")
+    with pytest.raises(RuntimeError, match="empty"):
+        create_app({"SQLALCHEMY_DATABASE_URI": uri})

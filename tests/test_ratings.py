@@ -1,6 +1,7 @@
 """POST /api/ratings: validation, idempotency, attribution, storage."""
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -113,7 +114,7 @@ def test_created_at_bounds(client, window, delta, ok):
     ({"channel": None}, "channel is required"),
     ({"client_id": "short"}, "client_id"),
     ({"client_id": "x" * 65}, "client_id"),
-    ({"client_id": "has space 123"}, "client_id"),
+    ({"client_id": "has\nnewline1"}, "client_id"),
     ({"client_id": 12345678}, "client_id"),
     ({"client_id": None}, "client_id is required"),
     ({"window": None}, "window is required"),
@@ -210,3 +211,35 @@ def test_the_writer_stores_a_backlog_larger_than_one_batch(app, window, monkeypa
     mine = intake.validate(rating_body(score=2), now)
     assert intake.writer.write(mine).created
     assert mine.client_id in {r.client_id for r in stored()}
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"reasons": ["\ud800"]}, "unknown reason"),
+    ({"channel": ["kiosk"]}, "channel"),
+    ({"channel": {}}, "channel"),
+    ({"created_at": "0001-01-01T00:00:00"}, "created_at"),
+    ({"created_at": "9999-12-31T23:59:59-10:00"}, "created_at"),
+    ({"comment": "a\u0000b"}, "NUL"),
+    ({"comment": "bad \ud83d half"}, "Unicode"),
+    ({"ticket": "\udc00"}, "Unicode"),
+    ({"client_id": "tab\there-123"}, "client_id"),
+])
+def test_hostile_fields_are_a_400_on_every_database(client, window, change, message):
+    body = rating_body(**change)
+    data = json.dumps(body)  # ASCII escapes carry the lone surrogates through
+    resp = client.post("/api/ratings", data=data, content_type="application/json")
+    assert resp.status_code == 400, resp.get_data(as_text=True)
+    assert message in resp.json["error"]
+    assert stored() == []
+
+
+def test_deeply_nested_json_is_a_400(client, window):
+    resp = client.post("/api/ratings", data="[" * 5000 + "]" * 5000,
+                       content_type="application/json")
+    assert resp.status_code == 400 and resp.json["error"]
+
+
+def test_client_ids_may_be_any_printable_text(client, window):
+    body = rating_body(client_id="叫号系统 A01-0007")
+    assert post(client, body).status_code == 201
+    assert stored()[0].client_id == "叫号系统 A01-0007"

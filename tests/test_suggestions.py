@@ -1,6 +1,8 @@
 """POST /api/suggestions: the 意见簿."""
 from __future__ import annotations
 
+import json
+
 import pytest
 import sqlalchemy as sa
 
@@ -60,3 +62,13 @@ def test_invalid_suggestions(client, body, status, message):
 
 def test_suggestion_of_1000_characters_is_kept(client):
     assert client.post("/api/suggestions", json={"text": "意" * 1000}).status_code == 201
+
+
+def test_hostile_suggestion_text_is_a_400(client):
+    for text in ("a\u0000b", "\ud83d"):
+        resp = client.post("/api/suggestions", data=json.dumps({"text": text}),
+                           content_type="application/json")
+        assert resp.status_code == 400
+    resp = client.post("/api/suggestions", json={"text": "好", "channel": ["qr"]})
+    assert resp.status_code == 400
+    assert stored() == []
