@@ -93,7 +93,8 @@ def service_worker():
     assets = [asset_url(name) for name in PAGE_ASSETS]
     version = "-".join(asset_version(current_app.static_folder, n) for n in PAGE_ASSETS)
     body = render_template("kiosk/sw.js", assets=assets, version=version,
-                           scopes=["/k/", "/q/"], static=url_for("static", filename=""),
+                           scopes=[request.script_root + "/k/", request.script_root + "/q/"],
+                           static=url_for("static", filename=""),
                            photos=url_for("kiosk.staff_photo", name=""))
     resp = current_app.response_class(body, mimetype="text/javascript")
     resp.headers["Cache-Control"] = "no-cache"
@@ -106,6 +107,15 @@ def staff_photo(name: str):
     resp = send_from_directory(os.path.join(current_app.instance_path, "photos"), name)
     resp.headers["Cache-Control"] = "public, max-age=86400"
     return resp
+
+
+def photo_url(name: str) -> str:
+    """URL of a staff photo that changes when the file does (tablets cache photos)."""
+    try:
+        version = int(os.stat(os.path.join(current_app.instance_path, "photos", name)).st_mtime)
+    except OSError:
+        version = 0
+    return url_for("kiosk.staff_photo", name=name, v=version)
 
 
 def asset_url(name: str) -> str:
@@ -123,6 +133,6 @@ def init_app(app: Flask) -> None:
         max_ahead=timedelta(seconds=cfg["RATING_MAX_FUTURE_SECONDS"]),
     )
     app.register_blueprint(bp)
-    app.jinja_env.globals["asset_url"] = asset_url
+    app.jinja_env.globals.update(asset_url=asset_url, photo_url=photo_url)
     # POST /api/ratings is answered below Flask (see hotpath.py).
     app.wsgi_app = RatingEndpoint(app.wsgi_app, app.extensions["kiosk.intake"])

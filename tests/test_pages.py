@@ -63,7 +63,8 @@ def wait_sent(page, timeout: float = 15) -> None:
     """Until the page's outbox is empty and no tap is held."""
     page.wait_for_function(
         f"!(JSON.parse(localStorage.getItem('{OUTBOX}') || '[]').length)"
-        " && !localStorage.getItem('kiosk.held.v1')", timeout=timeout * 1000)
+        " && !Object.keys(JSON.parse(localStorage.getItem('kiosk.held.v2') || '{}')).length",
+        timeout=timeout * 1000)
 
 
 def ratings() -> list[Rating]:
@@ -286,4 +287,76 @@ def test_a_5xx_is_retried_and_a_4xx_is_dropped_and_logged(browser, server):
     dropped = page.evaluate("JSON.parse(localStorage.getItem('kiosk.dropped.v1'))")
     assert [(d["status"], d["item"]["body"]["score"]) for d in dropped] == [(400, 4)]
     assert [r.score for r in ratings()] == [5]
+    context.close()
+
+
+def test_a_double_tap_never_becomes_a_second_answer(browser, server):
+    context, page = open_page(browser, server.url + "/k/A01")
+    page.dblclick(".face-btn.s1")  # the second tap falls where the chips appear
+    assert page.locator("#details").is_visible()
+    assert page.locator(".chip[aria-pressed=true]").count() == 0
+    page.click("#details-skip")
+    page.wait_for_timeout(700)
+    page.dblclick("#undo")  # 重新评价, twice: the second tap lands on a face
+    assert page.locator("#start").is_visible()
+    page.wait_for_timeout(3000)
+    assert page.locator("#start").is_visible()
+    assert page.evaluate(f"JSON.parse(localStorage.getItem('{OUTBOX}') || '[]').length") == 0
+    assert ratings() == []
+    context.close()
+
+
+def test_without_local_storage_taps_still_arrive(browser, server):
+    context = browser.new_context(viewport=TABLET)
+    context.add_init_script(
+        "Object.defineProperty(window, 'localStorage', {get() { throw new Error('off'); }})")
+    page = context.new_page()
+    page.goto(server.url + "/k/A01")
+    page.click(".face-btn.s5")
+    page.wait_for_selector("#start", state="visible", timeout=8000)
+    page.wait_for_function("document.getElementById('status').hidden")
+    for _ in range(50):
+        if ratings():
+            break
+        time.sleep(0.1)
+    assert [r.score for r in ratings()] == [5]
+    context.close()
+
+
+def test_a_broken_clock_endpoint_does_not_stop_taps(browser, server):
+    context = browser.new_context(viewport=TABLET)
+    page = context.new_page()
+    page.route("**/api/time", lambda route: route.fulfill(
+        status=503, content_type="application/json", body='{"error": "busy"}'))
+    page.goto(server.url + "/k/A01")
+    page.wait_for_timeout(300)
+    page.click(".face-btn.s4")
+    assert page.locator("#thanks").is_visible()
+    wait_sent(page)
+    assert [r.score for r in ratings()] == [4]
+    context.close()
+
+
+def test_many_reasons_in_english_still_fit_the_tablet(browser, server):
+    from kiosk.models import ReasonCode
+
+    for i, (zh, en) in enumerate([("材料要求不清楚", "Unclear list of documents"),
+                                  ("系统故障", "System outage"),
+                                  ("收费问题", "Fees and charges"),
+                                  ("隐私保护", "Privacy")]):
+        db.session.add(ReasonCode(code=f"extra{i}", zh=zh, en=en, sort_order=100 + i))
+    db.session.commit()
+    context, page = open_page(browser, server.url + "/k/A01")
+    page.click("#lang")
+    page.click(".face-btn.s1")
+    assert page.evaluate("document.documentElement.scrollHeight") <= TABLET["height"]
+    page.locator("#details-submit").scroll_into_view_if_needed()
+    box = page.locator("#details-submit").bounding_box()
+    assert box["y"] + box["height"] <= TABLET["height"]
+    assert page.locator(".bar").bounding_box()["y"] == 0  # the header stays in view
+    shot(page, "kiosk-bad-details-many-reasons")
+    page.click(".chip[data-reason=extra1]")
+    page.click("#details-submit")
+    wait_sent(page)
+    assert ratings()[0].reasons == "extra1"
     context.close()

@@ -1,28 +1,50 @@
 /* The rating page: one tap stores a rating; everything after it is optional.
  *
- * Taps never wait for the network. A tap is held in localStorage while the thank-you
- * screen offers 重新评价; then it moves to the outbox, which sends ratings and
- * suggestions in order, with their tap time, retrying with backoff until the server
- * answers. The same client_id is sent on every retry, so nothing is stored twice. */
+ * Taps never wait for the network. A tap is held while the citizen can still add
+ * details or take it back (重新评价); then it moves to the outbox, which sends ratings
+ * and suggestions with their tap time, retrying with backoff until the server answers.
+ * The same client_id goes with every retry, so nothing is stored twice. Both live in
+ * localStorage (they survive a reload or a restart), or in memory where the browser
+ * has no working storage. Written for old Android WebViews too: ES5, no flex gap. */
 (function () {
   "use strict";
   var cfg = JSON.parse(document.getElementById("config").textContent);
   var KIOSK = cfg.mode === "kiosk";
-  var OUTBOX = "kiosk.outbox.v1", HELD = "kiosk.held.v1", DROPPED = "kiosk.dropped.v1",
+  var OUTBOX = "kiosk.outbox.v1", HELD = "kiosk.held.v2", DROPPED = "kiosk.dropped.v1",
       OFFSET = "kiosk.clock-offset.v1";
+  var ARRIVE_MS = 600;      // a new screen ignores taps this long (the second of a double tap)
+  var HOLD_MS = (cfg.thanks_seconds + cfg.idle_seconds + 5) * 1000;  // a held tap's longest life
 
   function $(id) { return document.getElementById(id); }
   function all(sel) { return Array.prototype.slice.call(document.querySelectorAll(sel)); }
+  function noop() {}
+
+  /* ---- storage: localStorage, or memory when it fails ---- */
+  var mem = {}, durable = true;
   function load(key, fallback) {
+    if (!durable) return key in mem ? mem[key] : fallback;
     try { var v = localStorage.getItem(key); return v ? JSON.parse(v) : fallback; }
-    catch (e) { return fallback; }
+    catch (e) { toMemory(); return key in mem ? mem[key] : fallback; }
   }
   function save(key, value) {
-    try {
-      if (value == null) localStorage.removeItem(key);
-      else localStorage.setItem(key, JSON.stringify(value));
-    } catch (e) { /* storage full or disabled: keep going in memory */ }
+    if (durable) {
+      try {
+        if (value == null) localStorage.removeItem(key);
+        else localStorage.setItem(key, JSON.stringify(value));
+        return;
+      } catch (e) { toMemory(); }
+    }
+    mem[key] = value;
   }
+  function toMemory() {  // storage is gone or full: carry on with what it held, in memory
+    if (!durable) return;
+    durable = false;
+    console.error("localStorage unusable: queue kept in memory until the page closes");
+    [OUTBOX, HELD, DROPPED, OFFSET].forEach(function (k) {
+      try { var v = localStorage.getItem(k); if (v) mem[k] = JSON.parse(v); } catch (e) { /* none */ }
+    });
+  }
+
   function newId() {
     var b = new Uint8Array(16);
     crypto.getRandomValues(b);
@@ -31,15 +53,17 @@
 
   /* ---- the server's clock: tablets' clocks are often wrong ---- */
   var offset = load(OFFSET, null);
-  if (offset === null) offset = Date.parse(cfg.server_now) - Date.now();
+  if (!isFinite(offset)) offset = Date.parse(cfg.server_now) - Date.now();
+  if (!isFinite(offset)) offset = 0;
   function tapTime() { return new Date(Date.now() + offset).toISOString(); }
   function syncClock() {
     var t0 = Date.now();
-    fetch(cfg.urls.time, { cache: "no-store" }).then(function (r) { return r.json(); })
-      .then(function (d) {
-        offset = Date.parse(d.now) - (t0 + Date.now()) / 2;
-        save(OFFSET, offset);
-      }).catch(function () {});
+    fetch(cfg.urls.time, { cache: "no-store" }).then(function (r) {
+      return r.ok ? r.json() : null;
+    }).then(function (d) {
+      var next = d && Date.parse(d.now) - (t0 + Date.now()) / 2;
+      if (isFinite(next)) { offset = next; save(OFFSET, offset); }
+    }).catch(noop);
   }
 
   /* ---- the outbox ---- */
@@ -48,14 +72,13 @@
   function items() { return load(OUTBOX, []); }
   function enqueue(url, body) {
     var xs = items();
-    xs.push({ id: body.client_id, url: url, body: body });
-    save(OUTBOX, xs);
+    if (!xs.some(function (x) { return x.id === body.client_id; })) {
+      xs.push({ id: body.client_id, url: url, body: body, tries: 0 });
+      save(OUTBOX, xs);
+    }
     pump();
   }
   function drop(id) { save(OUTBOX, items().filter(function (x) { return x.id !== id; })); }
-  function replace(item) {
-    save(OUTBOX, items().map(function (x) { return x.id === item.id ? item : x; }));
-  }
 
   function pump() {
     clearTimeout(timer);
@@ -70,54 +93,89 @@
     var ctrl = window.AbortController ? new AbortController() : null;
     var kill = setTimeout(function () { if (ctrl) ctrl.abort(); }, 15000);
     fetch(item.url, {
-      method: "POST", cache: "no-store", signal: ctrl && ctrl.signal,
+      method: "POST", cache: "no-store", redirect: "manual", signal: ctrl && ctrl.signal,
       headers: { "Content-Type": "application/json" }, body: JSON.stringify(item.body)
     }).then(function (resp) {
-      return resp.json().catch(function () { return {}; }).then(function (data) {
+      return resp.json().catch(function () { return null; }).then(function (data) {
         answered(item, resp.status, data);
       });
-    }).catch(function () { failed(); })
+    }).catch(function () { failed(item); })
       .then(function () { clearTimeout(kill); sending = false; pump(); });
   }
 
   function answered(item, status, data) {
-    if (status < 300) {
+    if (status >= 200 && status < 300 && data && data.client_id === item.id) {
       failures = 0; nextTry = 0; drop(item.id);
-    } else if (status >= 500 || status === 408 || status === 429) {
-      failed();
-    } else if (status === 400 && item.body.created_at && /created_at/.test(data.error || "")) {
-      // The tap time was refused (a clock far off): keep the rating, stamped on arrival.
-      console.warn("rating " + item.id + ": " + data.error + "; sending without tap time");
-      delete item.body.created_at;
-      replace(item);
-    } else {
-      console.error("dropped " + item.id + " (" + status + "): " + (data.error || ""));
-      var log = load(DROPPED, []).slice(-19);
+    } else if (status >= 400 && status < 500 && status !== 408 && status !== 429 &&
+               data && data.error) {
+      // Our own server refused it: it will refuse it again. Keep a record for staff.
+      console.error("dropped " + item.id + " (" + status + "): " + data.error);
+      var log = load(DROPPED, []).slice(-49);
       log.push({ at: new Date().toISOString(), status: status, error: data.error, item: item });
       save(DROPPED, log);
       drop(item.id);
+    } else {
+      failed(item);  // 5xx, or something in between (a proxy, a captive portal)
     }
   }
 
-  function failed() {
+  function failed(item) {
     failures += 1;
-    var delay = Math.min(60000, 1000 * Math.pow(2, failures)) * (0.75 + Math.random() / 2);
-    nextTry = Date.now() + delay;
+    nextTry = Date.now() + Math.min(60000, 1000 * Math.pow(2, failures)) * (0.75 + Math.random() / 2);
+    // An item that keeps failing must not hold up the ones behind it.
+    var xs = items(), head = xs[0];
+    if (head && head.id === item.id) {
+      head.tries = (head.tries || 0) + 1;
+      if (head.tries % 3 === 0 && xs.length > 1) xs.push(xs.shift());
+      save(OUTBOX, xs);
+    }
   }
 
-  function sendNow() { nextTry = 0; failures = 0; pump(); }
-  window.addEventListener("online", sendNow);
+  window.addEventListener("online", function () { nextTry = 0; failures = 0; pump(); });
 
-  /* ---- a tap, held while it can still be taken back ---- */
-  var tap = null;
-
-  function hold() { save(HELD, tap); }
-  function release() {
-    var held = load(HELD, null);
-    save(HELD, null);
-    if (held) enqueue(cfg.urls.ratings, held);
+  /* Hand everything queued to the browser to deliver even as the page goes away. The
+     items stay queued; a second delivery later is answered 200 and changes nothing. */
+  function flush() {
+    items().forEach(function (it) {
+      try {
+        fetch(it.url, { method: "POST", keepalive: true, body: JSON.stringify(it.body),
+                        headers: { "Content-Type": "application/json" } }).catch(noop);
+      } catch (e) { /* no keepalive here: the outbox sends it next time */ }
+    });
   }
-  function discard() { save(HELD, null); tap = null; }
+
+  /* ---- held taps, by client_id, so two open pages never release each other's ---- */
+  var tap = null;  // this citizen's tap, while it is held
+
+  function hold() {
+    var held = load(HELD, {});
+    held[tap.client_id] = { tap: tap, at: Date.now() };
+    save(HELD, held);
+  }
+  function unhold(id) {
+    var held = load(HELD, {}), entry = held[id];
+    delete held[id];
+    save(HELD, held);
+    return entry;
+  }
+  function release() {  // this citizen's tap is final: send it
+    if (!tap) return;
+    var entry = unhold(tap.client_id);
+    tap = null;
+    if (entry) enqueue(cfg.urls.ratings, entry.tap);
+  }
+  function discard() { if (tap) unhold(tap.client_id); tap = null; }
+  /* Taps held by a page that closed mid-rating: their citizen has gone. */
+  function releaseOrphans() {
+    var held = load(HELD, {}), now = Date.now(), later = Infinity;
+    Object.keys(held).forEach(function (id) {
+      if (tap && id === tap.client_id) return;
+      var age = now - held[id].at;
+      if (age >= HOLD_MS || age < 0) enqueue(cfg.urls.ratings, unhold(id).tap);
+      else later = Math.min(later, HOLD_MS - age);
+    });
+    if (later < Infinity) setTimeout(releaseOrphans, later + 1000);
+  }
 
   /* ---- screens ---- */
   var current = "start", idleTimer = null, thanksTimer = null, lockUntil = 0, lang = "zh";
@@ -126,8 +184,13 @@
   function show(id) {
     all(".screen").forEach(function (s) { s.hidden = s.id !== id; });
     current = id;
+    var screen = $(id);
+    screen.className = screen.className.replace(/ ?arriving/g, "") + " arriving";
+    setTimeout(function () { screen.className = screen.className.replace(/ ?arriving/g, ""); }, ARRIVE_MS);
+    var heading = screen.querySelector("h1");
+    if (heading && heading.focus) heading.focus({ preventScroll: true });
+    screen.scrollTop = 0;
     armIdle();
-    window.scrollTo(0, 0);
   }
 
   function armIdle() {
@@ -152,24 +215,24 @@
   }
 
   /* Back to the start for the next citizen, with nothing of this one left on screen. */
-  function reset() {
+  function reset(lockMs) {
     clearTimeout(thanksTimer);
-    tap = null;
     all(".chip").forEach(function (c) { c.setAttribute("aria-pressed", "false"); });
     ["comment", "phone", "suggest-text", "suggest-phone"].forEach(function (id) { $(id).value = ""; });
     ["details-error", "suggest-error"].forEach(function (id) { $(id).textContent = ""; });
     counter();
     if (KIOSK && lang !== cfg.lang) setLang(cfg.lang);
     show("start");
-    lockFaces(cfg.press_lock_ms);
+    lockFaces(lockMs);
   }
 
-  function finish() { release(); if (KIOSK) reset(); }
+  function finish() { release(); if (KIOSK) reset(cfg.press_lock_ms); }
 
   faces.forEach(function (btn) {
     btn.addEventListener("click", function () {
-      if (Date.now() < lockUntil) return;
+      if (Date.now() < lockUntil || current !== "start") return;
       lockFaces(cfg.press_lock_ms);
+      release();  // a previous tap still held (a phone rating again) is final now
       var score = Number(btn.getAttribute("data-score"));
       tap = { window: cfg.window, score: score, channel: cfg.channel,
               client_id: newId(), created_at: tapTime() };
@@ -179,11 +242,10 @@
   });
 
   function openDetails(score) {
-    var s = cfg.strings[lang], bad = score <= 2;
-    $("details-title").textContent = bad ? s.sorry : s.better;
-    $("details-sub").textContent = bad ? s.why : "";
+    var bad = score <= 2;
     $("details-title").setAttribute("data-t", bad ? "sorry" : "better");
-    $("details-sub").setAttribute("data-t", bad ? "why" : "");
+    $("details-sub").setAttribute("data-t", bad ? "why" : "none");
+    translate($("details"));
     show("details");
   }
 
@@ -209,6 +271,7 @@
 
   /* Copy the details into the held tap; false if the phone number needs fixing. */
   function takeDetails(lenient) {
+    if (!tap) return true;
     var reasons = all(".chip[aria-pressed=true]").map(function (c) { return c.getAttribute("data-reason"); });
     var comment = $("comment").value.trim() ? $("comment").value : "";
     var phone = phoneOf($("phone").value);
@@ -229,13 +292,11 @@
   function thanks() {
     show("thanks");
     var undo = $("undo"), left = cfg.thanks_seconds;
-    undo.hidden = false;
-    $("suggest-after").disabled = true;  // a second tap of the face must not land here
-    setTimeout(function () { $("suggest-after").disabled = false; }, cfg.press_lock_ms);
+    undo.hidden = !tap;
     function tick() {
       $("undo-count").textContent = "(" + left + ")";
       if (left <= 0) {
-        if (KIOSK) { finish(); } else { undo.hidden = true; release(); }
+        if (KIOSK) finish(); else { undo.hidden = true; release(); }
         return;
       }
       left -= 1;
@@ -246,24 +307,21 @@
   }
 
   $("undo").addEventListener("click", function () {
-    clearTimeout(thanksTimer);
-    discard();       // the first tap is never sent, so never counted
-    reset();
-    lockUntil = 0;   // the corrected face may be tapped at once
-    faces.forEach(function (b) { b.disabled = false; });
+    discard();  // the first tap is never sent, so never counted
+    reset(ARRIVE_MS);
   });
 
   /* ---- suggestions ---- */
   function openSuggest() {
     clearTimeout(thanksTimer);
-    if (tap) release();
+    release();
     $("undo").hidden = true;
     show("suggest");
   }
   $("open-suggest").addEventListener("click", openSuggest);
   $("suggest-after").addEventListener("click", openSuggest);
   $("suggest-back").addEventListener("click", function () {
-    if (KIOSK) reset(); else show(tap ? "thanks" : "start");
+    if (KIOSK) reset(cfg.press_lock_ms); else show("start");
   });
 
   function counter() {
@@ -282,19 +340,21 @@
     enqueue(cfg.urls.suggestions, body);
     $("suggest-text").value = ""; $("suggest-phone").value = ""; $("suggest-error").textContent = "";
     show("suggested");
-    if (KIOSK) thanksTimer = setTimeout(reset, 4000);
+    if (KIOSK) thanksTimer = setTimeout(function () { reset(cfg.press_lock_ms); }, 4000);
   });
 
   /* ---- language: switched in place, so it works offline ---- */
+  function translate(root) {
+    var s = cfg.strings[lang];
+    Array.prototype.forEach.call(root.querySelectorAll("[data-t]"), function (el) {
+      var key = el.getAttribute("data-t");
+      el.textContent = key === "none" ? "" : (s[key] || el.textContent);
+    });
+  }
   function setLang(next) {
     lang = next;
-    var s = cfg.strings[lang];
     document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
-    all("[data-t]").forEach(function (el) {
-      var key = el.getAttribute("data-t");
-      if (key && s[key]) el.textContent = s[key];
-    });
-    $("lang").textContent = s.switch;
+    translate(document);
     cfg.scores.forEach(function (sc) {
       document.querySelector("[data-score-label='" + sc.value + "']").textContent = sc[lang];
     });
@@ -316,36 +376,42 @@
   }
   window.addEventListener("offline", showStatus);
 
-  /* ---- leaving, reloading, and staying fresh ---- */
-  window.addEventListener("pagehide", function () {
-    release();  // the citizen has gone; a held tap is final
-    if (navigator.sendBeacon) {
-      items().forEach(function (it) {
-        // Best effort; the item stays queued and is sent again (harmlessly) next time.
-        navigator.sendBeacon(it.url, new Blob([JSON.stringify(it.body)], { type: "application/json" }));
-      });
-    }
+  /* ---- leaving, coming back, and staying fresh ---- */
+  function leaving() {
+    if (current === "details") takeDetails(true);
+    release();  // the citizen has gone (or switched away): a held tap is final
+    flush();
+  }
+  window.addEventListener("pagehide", leaving);
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "hidden") leaving();
+    else if (current === "details" && !tap) thanks();  // its tap went when the page hid
+  });
+  window.addEventListener("pageshow", function (e) {
+    // Back from the back/forward cache: its tap has been released; start afresh.
+    if (e.persisted) { if (KIOSK) reset(cfg.press_lock_ms); else if (current !== "start") show("thanks"); }
   });
 
   if (KIOSK) {
     // Pick up a new clerk on duty or a new version: reload when nobody is mid-rating,
     // the queue is empty and the server answers (never into an error page).
     setInterval(function () {
-      if (current !== "start" || items().length || load(HELD, null)) return;
+      if (current !== "start" || tap || items().length) return;
       fetch(cfg.urls.page, { cache: "no-store" }).then(function (r) {
-        if (r.ok && current === "start") location.reload();
-      }).catch(function () {});
+        if (r.ok && current === "start" && !tap) location.reload();
+      }).catch(noop);
     }, 10 * 60 * 1000);
   }
 
   if ("serviceWorker" in navigator && window.isSecureContext) {
-    navigator.serviceWorker.register(cfg.urls.sw).catch(function () {});
+    navigator.serviceWorker.register(cfg.urls.sw).catch(noop);
   }
 
   if (cfg.lang !== lang && cfg.strings[cfg.lang]) setLang(cfg.lang);
-  release();  // a tap held when the page last closed belongs to a citizen who has left
+  releaseOrphans();
   counter();
   syncClock();
+  setInterval(syncClock, 10 * 60 * 1000);
   pump();
   setInterval(pump, 30000);
 })();
