@@ -161,7 +161,7 @@ def serve_command(host: str, port: int, threads: int, no_demo: bool) -> None:
 def _urls(app: Flask, base: str) -> list[str]:
     code = db.session.scalar(sa.select(Window.code).order_by(Window.code).limit(1))
     lines = [f"serving on {base}"]
-    if code and "kiosk.kiosk_page" in app.view_functions:
+    if code:
         lines.append(f"  kiosk (tablet) : {base}/k/{code}")
         lines.append(f"  QR page (phone): {base}/q/{code}")
     lines.append(f"  rating API     : {base}/api/ratings")

@@ -25,7 +25,6 @@ class Defaults:
     # The thank-you screen shows this long, offering 重新评价 (the tap is held until then).
     KIOSK_THANKS_SECONDS = 8
     SQLALCHEMY_DATABASE_URI = None  # instance/kiosk.sqlite unless set
-    JSON_AS_ASCII = False
 
 
 def load(app: Flask, test_config: dict | None) -> None:

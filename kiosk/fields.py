@@ -5,6 +5,8 @@ Each returns the clean value or raises InputError with a sentence a person can r
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -86,9 +88,24 @@ def phone(payload: dict) -> str | None:
         raise InputError(str(exc)) from None
 
 
-def tap_time(payload: dict, now: datetime, tz: ZoneInfo, max_age: timedelta,
-             max_ahead: timedelta) -> datetime:
+@dataclass(frozen=True)
+class TapBounds:
+    """The hall's time zone and how far back and ahead of the server a tap time may be."""
+
+    tz: ZoneInfo
+    max_age: timedelta
+    max_ahead: timedelta
+
+    @classmethod
+    def from_config(cls, config: Mapping) -> TapBounds:
+        return cls(clock.zone(config["TIMEZONE"]),
+                   timedelta(days=config["RATING_MAX_AGE_DAYS"]),
+                   timedelta(seconds=config["RATING_MAX_FUTURE_SECONDS"]))
+
+
+def tap_time(payload: dict, now: datetime, bounds: TapBounds) -> datetime:
     """``created_at`` (when the citizen tapped) as naive UTC; ``now`` when absent."""
+    tz, max_age, max_ahead = bounds.tz, bounds.max_age, bounds.max_ahead
     value = payload.get("created_at")
     if value is None or value == "":
         return now

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from http import HTTPStatus
 from collections.abc import Callable, Iterable
 
 from .errors import MESSAGES
@@ -20,9 +21,6 @@ log = logging.getLogger(__name__)
 
 PATH = "/api/ratings"
 BODY_MAX = 16 * 1024
-REASONS = {200: "200 OK", 201: "201 Created", 400: "400 Bad Request", 404: "404 Not Found",
-           405: "405 Method Not Allowed", 413: "413 Content Too Large", 415: "415 Unsupported Media Type",
-           500: "500 Internal Server Error"}
 
 
 class RatingEndpoint:
@@ -48,7 +46,7 @@ class RatingEndpoint:
         headers = [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
         if status == 405:
             headers.append(("Allow", "POST"))
-        start_response(REASONS[status], headers)
+        start_response(f"{status} {HTTPStatus(status).phrase}", headers)
         return [data]
 
     def handle(self, environ: dict) -> tuple[int, dict]:

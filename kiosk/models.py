@@ -49,7 +49,9 @@ class Window(db.Model):
     department: Mapped[Department] = relationship(back_populates="windows")
 
     def duty_at(self, moment: datetime) -> sa.Select[tuple[Duty]]:
-        """The duty (挂牌) in force at this window at ``moment`` (naive UTC)."""
+        """The duty (挂牌) in force at this window at ``moment`` (naive UTC): the latest
+        started at or before it and not yet ended. The write path (ratings.ROW_SQL)
+        and bulk imports (imports.DutyRoster) apply the same rule in SQL and Python."""
         return (
             sa.select(Duty)
             .where(Duty.window_id == self.id, Duty.started_at <= moment,

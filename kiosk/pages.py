@@ -10,7 +10,6 @@ import sqlalchemy as sa
 
 from . import privacy
 from .db import db
-from .fields import CLIENT_ID
 from .i18n import page_strings
 from .models import ReasonCode
 from .ratings import COMMENT_MAX
@@ -41,7 +40,6 @@ def page_config(card: WindowCard, mode: str, lang: str, urls: dict[str, str],
         "strings": page_strings(),
         "phone": {"mobile": privacy.MOBILE.pattern, "landline": privacy.LANDLINE.pattern,
                   "separators": privacy.SEPARATORS.pattern},
-        "client_id": CLIENT_ID.pattern,
         "comment_max": COMMENT_MAX,
         "suggestion_max": TEXT_MAX,
         "idle_seconds": settings["KIOSK_IDLE_SECONDS"],

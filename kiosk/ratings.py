@@ -14,9 +14,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
@@ -87,7 +86,8 @@ class Directory:
 RATING_COLUMNS = ("client_id, window_id, staff_id, score, channel, reasons, comment, "
                   "phone, ticket, created_at, received_at, counted, flags")
 # One row of the multi-row INSERT; {i} numbers the row's parameters. The clerk is
-# looked up as part of the insert, so two servers cannot disagree about the roster.
+# looked up as part of the insert (the rule of Window.duty_at), so two servers cannot
+# disagree about the roster.
 ROW_SQL = """(:c{i}, :w{i},
   (SELECT staff_id FROM duty WHERE window_id = :w{i} AND started_at <= :t{i}
      AND (ended_at IS NULL OR ended_at > :t{i}) ORDER BY started_at DESC LIMIT 1),
@@ -245,11 +245,8 @@ class RatingWriter:
 class RatingIntake:
     """Validates rating bodies and stores them through the writer."""
 
-    def __init__(self, engine: sa.Engine, tz: ZoneInfo, max_age: timedelta,
-                 max_ahead: timedelta) -> None:
-        self.tz = tz
-        self.max_age = max_age
-        self.max_ahead = max_ahead
+    def __init__(self, engine: sa.Engine, bounds: fields.TapBounds) -> None:
+        self.bounds = bounds
         self.windows = Directory(lambda: _load_map(engine, "SELECT code, id FROM service_window"))
         self.reasons = Directory(lambda: _load_map(engine, "SELECT code, code FROM reason_code"))
         self.writer = RatingWriter(engine)
@@ -271,7 +268,7 @@ class RatingIntake:
         comment = fields.text(payload, "comment", COMMENT_MAX)
         ticket = fields.text(payload, "ticket", TICKET_MAX)
         phone = fields.phone(payload)
-        created_at = fields.tap_time(payload, now, self.tz, self.max_age, self.max_ahead)
+        created_at = fields.tap_time(payload, now, self.bounds)
         window_id = self.window_id(payload.get("window"))
         return NewRating(cid, window_id, score, channel, reasons, comment, phone, ticket,
                          created_at, now)

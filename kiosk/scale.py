@@ -23,7 +23,7 @@ class Score:
     @property
     def is_bad(self) -> bool:
         """差评: 不满意 or 非常不满意."""
-        return self.value <= 2
+        return is_bad(self.value)
 
 
 SCORES: dict[int, Score] = {
@@ -77,7 +77,3 @@ STANDARD_REASONS: tuple[tuple[str, str, str], ...] = (
     ("facilities", "环境设施", "Environment and facilities"),
     ("other", "其他", "Other"),
 )
-
-# Integrity flags a rating may carry; a flagged rating is kept but not counted.
-FLAG_MISUSE = "misuse"
-FLAG_APPEAL = "appeal"

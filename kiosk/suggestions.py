@@ -1,9 +1,8 @@
 """Suggestions (意见建议): free text, optional window and contact, no rating needed."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -17,8 +16,8 @@ from .scale import CHANNELS
 TEXT_MAX = 1000
 
 
-def add_suggestion(body: Any, now: datetime, tz: ZoneInfo, max_age: timedelta,
-                   max_ahead: timedelta) -> tuple[Suggestion, bool]:
+def add_suggestion(body: Any, now: datetime,
+                   bounds: fields.TapBounds) -> tuple[Suggestion, bool]:
     """Validate and store a suggestion; returns it and whether it is new.
 
     A repeated ``client_id`` returns the suggestion stored the first time.
@@ -28,7 +27,7 @@ def add_suggestion(body: Any, now: datetime, tz: ZoneInfo, max_age: timedelta,
     text = fields.text(payload, "text", TEXT_MAX, required=True)
     cid = fields.client_id(payload, required=False)
     phone = fields.phone(payload)
-    created_at = fields.tap_time(payload, now, tz, max_age, max_ahead)
+    created_at = fields.tap_time(payload, now, bounds)
     channel = fields.choice(payload, "channel", CHANNELS, required=False)
     window_id = None
     code = payload.get("window")

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import timedelta
 
 from flask import (Blueprint, Flask, abort, current_app, jsonify, render_template, request,
                    send_from_directory, url_for)
 from flask_babel import get_locale
 from werkzeug.exceptions import UnsupportedMediaType
 
-from . import clock
-from .db import db, utcnow
-from .fields import InputError
 from . import hotpath
+from .db import db, utcnow
+from .fields import InputError, TapBounds
 from .hotpath import RatingEndpoint
 from .pages import PAGE_ASSETS, asset_version, page_config
 from .ratings import RatingIntake
@@ -22,13 +20,12 @@ from .suggestions import add_suggestion
 from .windows import window_card
 
 bp = Blueprint("kiosk", __name__, template_folder="templates")
-API_BODY_MAX = 16 * 1024
 
 
 @bp.before_request
 def limit_api_bodies():
     if request.path.startswith("/api/"):
-        request.max_content_length = API_BODY_MAX
+        request.max_content_length = hotpath.BODY_MAX
 
 
 def json_body():
@@ -79,11 +76,8 @@ def server_time():
 
 @bp.post("/api/suggestions")
 def post_suggestion():
-    cfg = current_app.config
-    suggestion, created = add_suggestion(
-        json_body(), utcnow(), clock.zone(cfg["TIMEZONE"]),
-        timedelta(days=cfg["RATING_MAX_AGE_DAYS"]),
-        timedelta(seconds=cfg["RATING_MAX_FUTURE_SECONDS"]))
+    bounds = current_app.extensions["kiosk.intake"].bounds
+    suggestion, created = add_suggestion(json_body(), utcnow(), bounds)
     return jsonify(id=suggestion.id, client_id=suggestion.client_id), 201 if created else 200
 
 
@@ -124,14 +118,9 @@ def asset_url(name: str) -> str:
 
 
 def init_app(app: Flask) -> None:
-    cfg = app.config
     with app.app_context():
         engine = db.engine
-    app.extensions["kiosk.intake"] = RatingIntake(
-        engine, clock.zone(cfg["TIMEZONE"]),
-        max_age=timedelta(days=cfg["RATING_MAX_AGE_DAYS"]),
-        max_ahead=timedelta(seconds=cfg["RATING_MAX_FUTURE_SECONDS"]),
-    )
+    app.extensions["kiosk.intake"] = RatingIntake(engine, TapBounds.from_config(app.config))
     app.register_blueprint(bp)
     app.jinja_env.globals.update(asset_url=asset_url, photo_url=photo_url)
     # POST /api/ratings is answered below Flask (see hotpath.py).

@@ -243,3 +243,33 @@ def test_client_ids_may_be_any_printable_text(client, window):
     body = rating_body(client_id="叫号系统 A01-0007")
     assert post(client, body).status_code == 201
     assert stored()[0].client_id == "叫号系统 A01-0007"
+
+
+def test_api_import_and_card_agree_on_who_was_on_duty(client, runner, window, tmp_path):
+    """The duty rule lives in SQL (writes), Python (imports) and the ORM (the card)."""
+    from kiosk.windows import window_card
+
+    start = datetime(2026, 11, 2, 1, 0)  # 09:00 hall time
+    db.session.execute(sa.delete(Duty))
+    for no, begin, end in [("S1", 0, 4), ("S2", 4, None), ("S3", 2, 3)]:
+        clerk = Staff(staff_no=no, name=no)
+        db.session.add(Duty(window=window, staff=clerk,
+                            started_at=start + timedelta(hours=begin),
+                            ended_at=end and start + timedelta(hours=end)))
+    db.session.commit()
+    moments = [start + timedelta(hours=h) for h in (0, 1, 2, 2.5, 3, 4, 30)]
+    expected = ["S1", "S1", "S3", "S3", "S1", "S2", "S2"]
+
+    assert [window_card("A01", m).staff_no for m in moments] == expected
+    writer = client.application.extensions["kiosk.intake"].writer
+    for i, m in enumerate(moments):
+        writer.write(client.application.extensions["kiosk.intake"].validate(
+            rating_body(client_id=f"api-{i:05d}"), m))
+    csv = "client_id,window,score,created_at\n" + "".join(
+        f"imp-{i:05d},A01,5,{m.isoformat()}+00:00\n" for i, m in enumerate(moments))
+    path = tmp_path / "r.csv"
+    path.write_text(csv)
+    assert runner.invoke(args=["import-ratings", str(path)]).exit_code == 0
+    by_id = {r.client_id: r.staff.staff_no for r in stored()}
+    assert [by_id[f"api-{i:05d}"] for i in range(len(moments))] == expected
+    assert [by_id[f"imp-{i:05d}"] for i in range(len(moments))] == expected
