@@ -7,6 +7,9 @@ from dataclasses import dataclass
 import flask_migrate
 import sqlalchemy as sa
 
+from flask import current_app
+
+from . import clock, summary
 from .db import db
 from .models import ReasonCode, User, Window
 from .scale import STANDARD_REASONS
@@ -14,9 +17,11 @@ from .users import save_user
 
 
 def init_db() -> None:
-    """Create or upgrade the schema and add missing standard reason codes. Commits."""
+    """Create or upgrade the schema, add missing standard reason codes and fill the
+    live summary of a database that predates it. Commits."""
     flask_migrate.upgrade()
     ensure_reasons()
+    summary.rebuild_if_empty(db.session, clock.zone(current_app.config["TIMEZONE"]))
     db.session.commit()
 
 

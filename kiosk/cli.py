@@ -5,7 +5,9 @@ Each command parses its arguments, calls a plain function of kiosk/ and commits.
 from __future__ import annotations
 
 import logging
+import os
 import sys
+from contextlib import contextmanager
 from datetime import date
 
 import click
@@ -13,7 +15,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from . import clock
+from . import clock, summary
 from .bootstrap import first_run, init_db
 from .csvfiles import ImportFailed, open_text
 from .db import db
@@ -118,14 +120,45 @@ def _day(value) -> date | None:
 def import_ratings_command(file: str, channel: str) -> None:
     """Import ratings from a CSV with the export's columns; all or nothing."""
     try:
-        with open_text(file) as fh:
-            result = import_ratings(fh, hall_tz(), channel)
+        with open_text(file) as fh, _file_progress(fh, "importing") as moved:
+            result = import_ratings(fh, hall_tz(), channel, progress=moved)
     except (ImportFailed, OSError, UnicodeDecodeError) as exc:
         db.session.rollback()
         raise click.ClickException(str(exc)) from None
     db.session.commit()
     click.echo(f"{result.rows} ratings imported: {result.created} new, "
                f"{result.updated} updated")
+
+
+@contextmanager
+def _file_progress(fh, label: str):
+    """A progress bar over how much of ``fh`` has been read, on a terminal only;
+    yields the function to call as the work moves on."""
+    raw = getattr(fh, "buffer", None)
+    try:
+        size = os.fstat(fh.fileno()).st_size if raw is not None else 0
+    except (OSError, ValueError):
+        size = 0
+    if not size or not sys.stderr.isatty():
+        yield None
+        return
+    with click.progressbar(length=size, label=label, file=sys.stderr) as bar:
+        def moved() -> None:
+            bar.update(raw.tell() - bar.pos)
+        yield moved
+        bar.update(size - bar.pos)
+
+
+@click.command("rebuild-summary")
+@with_appcontext
+def rebuild_summary_command() -> None:
+    """Recompute the league summary from the ratings (it must equal what was kept)."""
+    wrong = summary.rebuild(db.session, hall_tz())
+    db.session.commit()
+    if wrong:
+        click.echo(f"summary rebuilt: {wrong} entries were wrong and are now corrected")
+    else:
+        click.echo("summary rebuilt: it already matched the ratings")
 
 
 @click.command("serve")
@@ -169,7 +202,8 @@ def _urls(app: Flask, base: str) -> list[str]:
 
 
 COMMANDS = (init_db_command, demo_command, import_windows_command, create_user_command,
-            export_ratings_command, import_ratings_command, serve_command)
+            export_ratings_command, import_ratings_command, rebuild_summary_command,
+            serve_command)
 
 
 def init_app(app: Flask) -> None:

@@ -127,7 +127,7 @@ def seed_demo(tz: ZoneInfo, today: date | None = None, seed: int = 20261127) -> 
                         continue
                     params.append(_rating(rng, window, quality, tapped, roster, now))
         day += timedelta(days=1)
-    store_rating_rows(db.session.connection(), params)
+    store_rating_rows(db.session.connection(), params, tz)
 
     codes = {w.code: w.id for w, _ in windows}
     for i, (code, text) in enumerate(SUGGESTIONS):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import bisect
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from datetime import datetime
@@ -18,12 +18,12 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from . import clock, fields, privacy
+from . import clock, fields, privacy, summary
 from .csvfiles import ImportFailed, rows
 from .db import db, utcnow
 from .exports import COLUMNS as EXPORT_COLUMNS
 from .fields import storable
-from .models import Duty, Rating, ReasonCode, Staff, Window
+from .models import Duty, ReasonCode, Staff, Window
 from .ratings import (COMMENT_MAX, FLAGS_MAX_LEN, REASONS_MAX_LEN, TICKET_MAX,
                       sqlite_timestamp)
 from .scale import CHANNELS, SCORES
@@ -98,26 +98,62 @@ class DutyRoster:
         return None
 
 
-def store_rating_rows(conn: sa.Connection, rows: list[dict],
-                      updated: frozenset[str] = frozenset(UPDATES)) -> None:
+def store_rating_rows(conn: sa.Connection, rows: list[dict], tz: ZoneInfo,
+                      updated: frozenset[str] = frozenset(UPDATES)) -> int:
     """Upsert rating rows (dicts keyed by PARAMS) inside ``conn``'s transaction; on a
-    client_id stored before, overwrite the ``updated`` import columns.
+    client_id stored before, overwrite the ``updated`` import columns. Keeps the live
+    summary in step. Returns how many of the rows were stored before (updated).
 
     Goes to the driver directly: SQLAlchemy's per-row parameter processing would be a
     third of a million-row import. PostgreSQL gets the rows by COPY into a scratch
     table and upserts them in one statement.
     """
     if not rows:
-        return
+        return 0
     cur = conn.connection.dbapi_connection.cursor()
     try:
-        if conn.dialect.name == "sqlite":
+        sqlite = conn.dialect.name == "sqlite"
+        ids = [r["client_id"] for r in rows]
+        before = _counted_state(cur, ids, sqlite)
+        if sqlite:
             cur.executemany(upsert_sql(updated, "values"),
                             [_values(r, sqlite_timestamp) for r in rows])
         else:
             _copy_upsert(cur, rows, upsert_sql(updated, "copy"))
+        delta = summary.Delta(tz)
+        for state in before.values():
+            if state:
+                delta.add(*state, sign=-1)
+        # A new row is stored exactly as given; an updated one is read back, since the
+        # columns the file lacks kept their stored values.
+        after = _counted_state(cur, list(before), sqlite) if before else {}
+        for r in rows:
+            if r["client_id"] not in before and r["counted"]:
+                delta.add(r["created_at"], r["window_id"], r["staff_id"], r["score"])
+        for state in after.values():
+            if state:
+                delta.add(*state)
+        summary.apply(cur, delta, conn.dialect.paramstyle)
     finally:
         cur.close()
+    return len(before)
+
+
+def _counted_state(cur, client_ids: list[str], sqlite: bool) -> dict[str, tuple]:
+    """client_id -> (created_at, window_id, staff_id, score) of each stored rating
+    among ``client_ids``, or None for one that is not counted."""
+    found: dict[str, tuple] = {}
+    mark = "?" if sqlite else "%s"
+    for i in range(0, len(client_ids), 900):  # SQLite allows 999 parameters
+        part = client_ids[i:i + 900]
+        cur.execute("SELECT client_id, counted, created_at, window_id, staff_id, score "
+                    f"FROM rating WHERE client_id IN ({', '.join([mark] * len(part))})",
+                    part)
+        for cid, counted, created_at, window_id, staff_id, score in cur.fetchall():
+            if isinstance(created_at, str):
+                created_at = datetime.fromisoformat(created_at)
+            found[cid] = (created_at, window_id, staff_id, score) if counted else None
+    return found
 
 
 def _values(row: dict, ts) -> tuple:
@@ -136,8 +172,11 @@ def _copy_upsert(cur, rows: list[dict], sql: str) -> None:
     cur.execute(sql)
 
 
-def import_ratings(fh: IO[str], tz: ZoneInfo, default_channel: str = "kiosk") -> RatingImport:
-    """Import ratings from CSV with the export's columns. Flushes; the caller commits."""
+def import_ratings(fh: IO[str], tz: ZoneInfo, default_channel: str = "kiosk",
+                   progress: Callable[[], None] | None = None) -> RatingImport:
+    """Import ratings from CSV with the export's columns. Flushes; the caller commits.
+
+    ``progress`` is called after every chunk (to move a progress bar)."""
     session = db.session
     windows = dict(session.execute(sa.select(Window.code, Window.id)).all())
     staff = dict(session.execute(sa.select(Staff.staff_no, Staff.id)).all())
@@ -149,12 +188,11 @@ def import_ratings(fh: IO[str], tz: ZoneInfo, default_channel: str = "kiosk") ->
     header: set[str] = set()
 
     def store(chunk: list[dict]) -> None:
-        ids = [p["client_id"] for p in chunk]
-        old = len(conn.execute(sa.select(Rating.client_id)
-                               .where(Rating.client_id.in_(ids))).all())
-        store_rating_rows(conn, chunk, frozenset(header))
+        old = store_rating_rows(conn, chunk, tz, frozenset(header))
         result.updated += old
         result.created += len(chunk) - old
+        if progress:
+            progress()
 
     errors: list[str] = []
     error_count = 0

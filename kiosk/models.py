@@ -1,7 +1,7 @@
 """The data model: halls and their windows, the people at them, and what citizens say."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -97,6 +97,9 @@ class ServiceItem(db.Model):
     code: Mapped[str] = mapped_column(sa.String(64), unique=True)
     name: Mapped[str] = mapped_column(sa.String(200))
     department_id: Mapped[int | None] = mapped_column(sa.ForeignKey("department.id"))
+    active: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+
+    department: Mapped[Department | None] = relationship()
 
 
 class ReasonCode(db.Model):
@@ -157,8 +160,13 @@ class Suggestion(db.Model):
     channel: Mapped[str | None] = mapped_column(sa.String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The hall office's handling (意见箱): when, by whom, and the reply note.
+    handled_at: Mapped[datetime | None]
+    handled_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("app_user.id"))
+    reply: Mapped[str | None] = mapped_column(sa.Text)
 
     window: Mapped[Window | None] = relationship()
+    handled_by: Mapped[User | None] = relationship()
 
 
 ROLES = ("admin", "supervisor", "caller", "department")
@@ -175,9 +183,52 @@ class User(db.Model):
     department_id: Mapped[int | None] = mapped_column(sa.ForeignKey("department.id"))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Sign-in throttling, per account (never per IP: a hall shares one address).
+    failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
+    locked_until: Mapped[datetime | None]
+    last_login_at: Mapped[datetime | None]
+    # Part of the session's identity: bumping it (a password change) ends every
+    # other session of this user.
+    session_version: Mapped[int] = mapped_column(default=1, server_default="1")
+
+    department: Mapped[Department | None] = relationship()
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
+
+
+class AuditEntry(db.Model):
+    """One change made in the back office: who, when, what, before → after."""
+
+    __table_args__ = (sa.Index("ix_audit_entry_target", "target_type", "target_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("app_user.id"))
+    username: Mapped[str] = mapped_column(sa.String(64))  # kept if the user is renamed
+    action: Mapped[str] = mapped_column(sa.String(64), index=True)  # e.g. "window.update"
+    target_type: Mapped[str | None] = mapped_column(sa.String(32))
+    target_id: Mapped[str | None] = mapped_column(sa.String(64))
+    before: Mapped[str | None] = mapped_column(sa.Text)  # JSON
+    after: Mapped[str | None] = mapped_column(sa.Text)  # JSON
+
+    user: Mapped[User | None] = relationship()
+
+
+class RatingSummary(db.Model):
+    """Counted ratings per period, window, clerk and level, kept up to date as ratings
+    are stored, imported or excluded (kiosk/summary.py), so a league table is a small
+    sum instead of a scan. ``grain`` is d(ay), w(eek), m(onth) or y(ear) in the hall's
+    time zone; ``period`` is the first day of that period; ``staff_id`` 0 means no
+    clerk was on duty. It is derived data: ``kiosk rebuild-summary`` recomputes it."""
+
+    grain: Mapped[str] = mapped_column(sa.String(1), primary_key=True)
+    period: Mapped[date] = mapped_column(primary_key=True)
+    window_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    staff_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    score: Mapped[int] = mapped_column(sa.SmallInteger, primary_key=True,
+                                       autoincrement=False)
+    n: Mapped[int]

@@ -16,10 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from . import fields
+from . import fields, summary
 from .db import utcnow
 from .fields import InputError
 from .models import Rating
@@ -118,13 +119,14 @@ class DriverSQL:
         return re.sub(r":(\w+)", r"%(\1)s", sql) if self.pyformat else sql
 
     def insert(self, n: int) -> str:
-        """INSERT of ``n`` rows that returns (client_id, id) of the rows it stored."""
+        """INSERT of ``n`` rows that returns (client_id, id, staff_id) of the rows it
+        stored."""
         sql = self._insert.get(n)
         if sql is None:
             rows = ",\n".join(ROW_SQL.format(i=i) for i in range(n))
             sql = self._insert[n] = self._style(
                 f"INSERT INTO rating ({RATING_COLUMNS}) VALUES {rows}\n"
-                "ON CONFLICT (client_id) DO NOTHING RETURNING client_id, id")
+                "ON CONFLICT (client_id) DO NOTHING RETURNING client_id, id, staff_id")
         return sql
 
     def existing(self, n: int) -> str:
@@ -169,9 +171,11 @@ class RatingWriter:
 
     MAX_BATCH = 500  # 10 parameters a row; SQLite allows 32766 a statement
 
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, tz: ZoneInfo) -> None:
         self.engine = engine
+        self.tz = tz
         self.sql = DriverSQL(engine.dialect.name)
+        self.paramstyle = engine.dialect.paramstyle
         self.operational_errors = engine.dialect.loaded_dbapi.OperationalError
         self._pending: list[_Slot] = []
         self._pending_lock = threading.Lock()
@@ -220,7 +224,16 @@ class RatingWriter:
         try:
             cur = conn.cursor()
             cur.execute(sql.insert(len(first)), sql.insert_params(first))
-            new = dict(cur.fetchall())
+            inserted = cur.fetchall()
+            new = {cid: rid for cid, rid, _ in inserted}
+            if inserted:
+                # The live summary changes in the same transaction as the ratings.
+                staff = {cid: sid for cid, _, sid in inserted}
+                delta = summary.Delta(self.tz)
+                for r in first:
+                    if r.client_id in staff:
+                        delta.add(r.created_at, r.window_id, staff[r.client_id], r.score)
+                summary.apply(cur, delta, self.paramstyle)
             old_ids = [r.client_id for r in first if r.client_id not in new]
             old = {}
             if old_ids:
@@ -249,7 +262,7 @@ class RatingIntake:
         self.bounds = bounds
         self.windows = Directory(lambda: _load_map(engine, "SELECT code, id FROM service_window"))
         self.reasons = Directory(lambda: _load_map(engine, "SELECT code, code FROM reason_code"))
-        self.writer = RatingWriter(engine)
+        self.writer = RatingWriter(engine, bounds.tz)
 
     def accept(self, body: Any, now: datetime | None = None) -> Stored:
         """Validate ``body`` (a parsed JSON value) and store it; InputError if invalid."""

@@ -1,0 +1,150 @@
+"""The live summary: always equal to a scan of the ratings, whatever path wrote them."""
+from __future__ import annotations
+
+import io
+import random
+import uuid
+from datetime import date, datetime, timedelta
+
+import sqlalchemy as sa
+
+from kiosk import clock, summary
+from kiosk.db import db, utcnow
+from kiosk.imports import import_ratings
+from kiosk.models import Duty, Rating, RatingSummary, Staff
+
+from .helpers import make_window
+
+TZ = clock.zone("Asia/Shanghai")
+
+
+def intake(app):
+    return app.extensions["kiosk.intake"]
+
+
+def assert_summary_matches_scan():
+    db.session.expire_all()
+    assert summary.stored(db.session) == summary.scan(db.session, TZ)
+
+
+def test_a_rating_is_counted_in_its_hall_day_week_month_and_year(app):
+    window = make_window("A01")
+    staff_id = db.session.scalar(sa.select(Staff.id))
+    # 2026-11-29 23:30 in Shanghai is a Sunday: the week began on Monday 23 November.
+    tapped = clock.to_utc(datetime(2026, 11, 29, 23, 30), TZ)
+    intake(app).accept({"window": "A01", "score": 2, "channel": "kiosk",
+                        "client_id": uuid.uuid4().hex,
+                        "created_at": tapped.isoformat() + "Z"}, now=tapped + timedelta(minutes=1))
+    rows = {(r.grain, r.period): (r.window_id, r.staff_id, r.score, r.n)
+            for r in db.session.scalars(sa.select(RatingSummary))}
+    assert rows == {
+        ("d", date(2026, 11, 29)): (window.id, staff_id, 2, 1),
+        ("w", date(2026, 11, 23)): (window.id, staff_id, 2, 1),
+        ("m", date(2026, 11, 1)): (window.id, staff_id, 2, 1),
+        ("y", date(2026, 1, 1)): (window.id, staff_id, 2, 1),
+    }
+
+
+def test_a_repeated_client_id_is_counted_once(app):
+    make_window("A01")
+    body = {"window": "A01", "score": 5, "channel": "qr", "client_id": "same-id-123"}
+    intake(app).accept(body)
+    intake(app).accept(body)
+    assert sum(summary.stored(db.session).values()) == len(summary.GRAINS)
+    assert_summary_matches_scan()
+
+
+def test_the_summary_equals_a_scan_after_random_inserts_imports_and_exclusions(app):
+    rng = random.Random(7)
+    codes = ["A01", "A02", "B01"]
+    now = utcnow()
+    for i, code in enumerate(codes):
+        make_window(code, staff_no=f"S{i}" if code != "B01" else None,
+                    on_duty_since=now - timedelta(days=40))
+    # A relief clerk at A02 for part of the period.
+    a02 = db.session.scalar(sa.select(Duty).join(Staff).where(Staff.staff_no == "S1"))
+    relief = Staff(staff_no="S9", name="胡晓燕")
+    db.session.add(Duty(window_id=a02.window_id, staff=relief,
+                        started_at=now - timedelta(days=10), ended_at=now - timedelta(days=5)))
+    db.session.commit()
+
+    def random_time() -> datetime:
+        return now - timedelta(days=rng.uniform(0, 29), hours=rng.uniform(0, 24))
+
+    for _ in range(120):
+        intake(app).accept({
+            "window": rng.choice(codes), "score": rng.randint(1, 5), "channel": "kiosk",
+            "client_id": uuid.uuid4().hex,
+            "created_at": random_time().isoformat() + "Z"}, now=now)
+    assert_summary_matches_scan()
+
+    # An import that adds new ratings and rewrites some stored ones (window, score,
+    # time and counted all change).
+    stored_ids = list(db.session.scalars(sa.select(Rating.client_id)))
+    lines = ["client_id,window,score,created_at,counted"]
+    for cid in rng.sample(stored_ids, 30) + [uuid.uuid4().hex for _ in range(50)]:
+        when = clock.to_local(random_time(), TZ).isoformat()
+        lines.append(f"{cid},{rng.choice(codes)},{rng.randint(1, 5)},{when},"
+                     f"{rng.choice(['true', 'true', 'false'])}")
+    import_ratings(io.StringIO("\n".join(lines) + "\n"), TZ)
+    db.session.commit()
+    assert_summary_matches_scan()
+
+    # An import with only some columns leaves the others (and their counts) alone.
+    lines = ["client_id,window,score,created_at"]
+    for cid in rng.sample(stored_ids, 20):
+        lines.append(f"{cid},{rng.choice(codes)},{rng.randint(1, 5)},"
+                     f"{clock.to_local(random_time(), TZ).isoformat()}")
+    import_ratings(io.StringIO("\n".join(lines) + "\n"), TZ)
+    db.session.commit()
+    assert_summary_matches_scan()
+
+    # Exclusions and reinstatements, some of them repeated.
+    ids = list(db.session.scalars(sa.select(Rating.id)))
+    for _ in range(6):
+        chosen = rng.sample(ids, 15)
+        summary.set_counted(db.session, chosen, rng.random() < 0.4, TZ)
+        db.session.commit()
+        assert_summary_matches_scan()
+    assert summary.rebuild(db.session, TZ) == 0
+
+
+def test_excluding_twice_uncounts_once(app):
+    make_window("A01")
+    stored = intake(app).accept({"window": "A01", "score": 1, "channel": "kiosk",
+                                 "client_id": uuid.uuid4().hex})
+    assert summary.set_counted(db.session, [stored.id], False, TZ) == 1
+    assert summary.set_counted(db.session, [stored.id], False, TZ) == 0
+    db.session.commit()
+    assert summary.stored(db.session) == {}
+    assert summary.set_counted(db.session, [stored.id], True, TZ) == 1
+    db.session.commit()
+    assert_summary_matches_scan()
+    assert sum(summary.stored(db.session).values()) == len(summary.GRAINS)
+
+
+def test_rebuild_summary_repairs_a_damaged_summary(app, runner):
+    make_window("A01")
+    for score in (5, 4, 1):
+        intake(app).accept({"window": "A01", "score": score, "channel": "kiosk",
+                            "client_id": uuid.uuid4().hex})
+    db.session.execute(sa.update(RatingSummary).where(RatingSummary.score == 5)
+                       .values(n=RatingSummary.n + 3))
+    db.session.commit()
+    result = runner.invoke(args=["rebuild-summary"])
+    assert result.exit_code == 0, result.output
+    assert "4 entries were wrong" in result.output
+    assert_summary_matches_scan()
+    result = runner.invoke(args=["rebuild-summary"])
+    assert "already matched" in result.output
+
+
+def test_a_database_from_before_the_summary_gets_one_on_upgrade(app, runner):
+    make_window("A01")
+    intake(app).accept({"window": "A01", "score": 3, "channel": "kiosk",
+                        "client_id": uuid.uuid4().hex})
+    db.session.execute(sa.delete(RatingSummary))
+    db.session.commit()
+    assert runner.invoke(args=["init-db"]).exit_code == 0
+    assert_summary_matches_scan()
+    assert summary.stored(db.session)
