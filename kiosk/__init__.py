@@ -1,6 +1,7 @@
 """政务服务"好差评": citizen ratings at service-hall windows."""
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 
@@ -25,4 +26,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     i18n.init_app(app)
     views.init_app(app)
     cli.init_app(app)
+    # Packages that build on kiosk/ (the back office) plug in here, so kiosk/ never
+    # imports them.
+    for name in app.config["EXTENSIONS"]:
+        importlib.import_module(name).init_app(app)
     return app

@@ -25,6 +25,8 @@ class Defaults:
     # The thank-you screen shows this long, offering 重新评价 (the tap is held until then).
     KIOSK_THANKS_SECONDS = 8
     SQLALCHEMY_DATABASE_URI = None  # instance/kiosk.sqlite unless set
+    # Packages with an init_app(app) that add to the app: the back office.
+    EXTENSIONS = ("admin",)
 
 
 def load(app: Flask, test_config: dict | None) -> None:

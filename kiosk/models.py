@@ -193,6 +193,18 @@ class User(db.Model):
 
     department: Mapped[Department | None] = relationship()
 
+    # What Flask-Login asks of a user. The session stores id and session_version, so
+    # a session made before the last password change no longer loads.
+    is_authenticated = True
+    is_anonymous = False
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_version}"
+
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)
 

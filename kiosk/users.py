@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from .db import db
+from .db import db, utcnow
 from .fields import InputError
 from .models import ROLES, User
 
 PASSWORD_MIN = 8
+ROLE_LABELS = {"admin": "系统管理员", "supervisor": "督查", "caller": "回访员",
+               "department": "股室负责人"}
 
 
 def save_user(username: str, role: str, password: str) -> tuple[User, bool]:
@@ -31,3 +33,14 @@ def save_user(username: str, role: str, password: str) -> tuple[User, bool]:
     user.set_password(password)
     db.session.flush()
     return user, created
+
+
+def authenticate(username: str, password: str) -> tuple[User | None, str | None]:
+    """The active user with this name and password, or None and a reason a person can
+    read. Flushes; the caller commits."""
+    user = db.session.scalar(sa.select(User).where(User.username == username.strip()))
+    if user is None or not user.active or not user.check_password(password):
+        return None, "用户名或密码不正确"
+    user.last_login_at = utcnow()
+    db.session.flush()
+    return user, None

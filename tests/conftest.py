@@ -115,3 +115,21 @@ def client(app):
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
+
+
+@pytest.fixture
+def login(app):
+    """``login(role, department=None)``: a test client signed in as a new user of that
+    role (a department head of ``department``)."""
+    from .helpers import make_user, sign_in
+
+    counter = iter(range(1000))
+
+    def login_as(role: str, department: str | None = None):
+        client = app.test_client()
+        user = make_user(f"{role}{next(counter)}", role, department)
+        response = sign_in(client, user.username)
+        assert response.status_code == 302, response.get_data(as_text=True)
+        client.user = user
+        return client
+    return login_as

@@ -32,3 +32,38 @@ def rating_body(**fields) -> dict:
             "client_id": uuid.uuid4().hex}
     body.update(fields)
     return body
+
+
+PASSWORD = "correct horse battery"
+
+
+def make_user(username: str, role: str, department: str | None = None,
+              password: str = PASSWORD):
+    """A back-office user; ``department`` names the department a department head runs."""
+    from kiosk.models import User
+
+    user = User(username=username, role=role)
+    user.set_password(password)
+    if department is not None:
+        user.department_id = db.session.query(Department).filter_by(name=department).one().id
+    db.session.add(user)
+    db.session.commit()
+    return user
+
+
+def csrf_token(html: str) -> str:
+    """The CSRF token of the first form on a page."""
+    import re
+
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html) or \
+        re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "no csrf_token on the page"
+    return match.group(1)
+
+
+def sign_in(client, username: str, password: str = PASSWORD, next_url: str = ""):
+    """Post the login form as a browser would (with its CSRF token)."""
+    page = client.get("/admin/login")
+    url = "/admin/login" + (f"?next={next_url}" if next_url else "")
+    return client.post(url, data={"username": username, "password": password,
+                                  "csrf_token": csrf_token(page.get_data(as_text=True))})
