@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Install what the tests need, then run them (arguments go to pytest).
+#
+# The browser tests drive Debian's Chromium and the screenshots need a CJK font; a new
+# machine has neither. As root they are installed with apt; otherwise this says which
+# command to run. Then the Python packages of the "test" extra are installed into the
+# Python in use (a virtualenv, if one is active) and pytest runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+if ! { command -v fc-list >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; }; then
+    missing+=(fonts-noto-cjk)
+fi
+if ((${#missing[@]})); then
+    if [ "$(id -u)" = 0 ]; then
+        echo "installing Debian packages the tests need: ${missing[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+        echo "installing Debian packages the tests need: ${missing[*]}"
+        sudo apt-get update -qq
+        sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    else
+        echo "The browser tests need Debian packages that are not installed: ${missing[*]}" >&2
+        echo "Install them as root, then run this again:" >&2
+        echo "    sudo apt-get install -y ${missing[*]}" >&2
+        exit 1
+    fi
+fi
+
+"$PYTHON" -m pip install -q -e '.[test]'
+exec "$PYTHON" -m pytest "$@"
