@@ -201,9 +201,28 @@ def _urls(app: Flask, base: str) -> list[str]:
     return lines
 
 
+@click.command("qr")
+@with_appcontext
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="folder for <code>.png, <code>.svg and posters.pdf")
+def qr_command(out_dir: str) -> None:
+    """Write each active window's QR code (PNG, SVG) and a PDF of A4 posters."""
+    from .qr import qr_base, write_all
+
+    base = qr_base(current_app.config.get("PUBLIC_BASE_URL"), "http://localhost:8000")
+    try:
+        written = write_all(out_dir, base.url, draft=not base.configured)
+    except (ValueError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    for path in written:
+        click.echo(f"wrote {path}")
+    if base.warning:
+        click.secho(f"warning: {base.warning}", err=True, fg="red")
+
+
 COMMANDS = (init_db_command, demo_command, import_windows_command, create_user_command,
             export_ratings_command, import_ratings_command, rebuild_summary_command,
-            serve_command)
+            serve_command, qr_command)
 
 
 def init_app(app: Flask) -> None:

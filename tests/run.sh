@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Install what the tests need, then run them (arguments go to pytest).
 #
-# The browser tests drive Debian's Chromium and the screenshots need a CJK font; a new
-# machine has neither. As root they are installed with apt; otherwise this says which
+# The browser tests drive Debian's Chromium, the screenshots need a CJK font, and the
+# QR and PDF tests read their output back with poppler and zbar; a new machine has none. As root they are installed with apt; otherwise this says which
 # command to run. Then the Python packages of the "test" extra are installed into the
 # Python in use (a virtualenv, if one is active) and pytest runs.
 set -euo pipefail
@@ -11,6 +11,8 @@ PYTHON=${PYTHON:-python3}
 
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)  # reads PDFs back
+command -v zbarimg >/dev/null 2>&1 || missing+=(zbar-tools)  # decodes QR codes back
 if ! { command -v fc-list >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; }; then
     missing+=(fonts-noto-cjk)
 fi
