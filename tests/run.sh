@@ -2,8 +2,9 @@
 # Install what the tests need, then run them (arguments go to pytest).
 #
 # The browser tests drive Debian's Chromium, the screenshots need a CJK font, and the
-# QR and PDF tests read their output back with poppler and zbar; a new machine has none. As root they are installed with apt; otherwise this says which
-# command to run. Then the Python packages of the "test" extra are installed into the
+# QR and PDF tests read their output back with poppler and zbar; a new machine has
+# none of them. As root they are installed with apt; otherwise this says which command
+# to run. Then the Python packages of the "test" extra are installed into the
 # Python in use (a virtualenv, if one is active) and pytest runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
