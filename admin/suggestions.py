@@ -1,0 +1,132 @@
+"""The suggestions inbox (意见箱): read, mark handled with a reply note, reopen,
+filter, export. Department heads see the suggestions left at their windows."""
+from __future__ import annotations
+
+from datetime import date
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from kiosk import clock, glance, inbox, league
+from kiosk.db import db, utcnow
+from kiosk.excel import excel_csv
+from kiosk.fields import InputError
+
+from . import bp, nav_item, roles
+
+INBOX_ROLES = ("supervisor", "department")
+TEXT_MAX = 100
+
+
+def _tz():
+    return clock.zone(current_app.config["TIMEZONE"])
+
+
+def _scope() -> glance.Scope:
+    return glance.scope_for(current_user.role, current_user.department_id)
+
+
+def whole_phones() -> bool:
+    """Whether the reader sees phones whole (admins; everyone else masked)."""
+    return current_user.role == "admin"
+
+
+def _day(name: str, errors: list[str]) -> date | None:
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        errors.append(f"日期“{raw}”格式不正确，应为 YYYY-MM-DD")
+        return None
+
+
+def parse_filter() -> tuple[inbox.InboxFilter, list[str]]:
+    """The inbox filter of the query string, and what was wrong with it."""
+    errors: list[str] = []
+    status = request.args.get("status", "all")
+    first, last = _day("from", errors), _day("to", errors)
+    if first and last and first > last:
+        errors.append("开始日期晚于结束日期")
+    return inbox.InboxFilter(
+        status=status if status in inbox.STATUSES else "all",
+        window=request.args.get("window", "").strip() or None, first=first, last=last,
+        text=request.args.get("q", "").strip()[:TEXT_MAX] or None), errors
+
+
+def _list_args() -> dict[str, str]:
+    """The list's filters and page, to come back to after opening a suggestion."""
+    return {k: v for k, v in request.args.items()
+            if k in ("status", "window", "from", "to", "q", "page") and v}
+
+
+@bp.get("/suggestions")
+@roles(*INBOX_ROLES)
+def suggestions():
+    flt, errors = parse_filter()
+    scope = _scope()
+    page = inbox.find(scope, flt, _tz(), request.args.get("page", 1, type=int))
+    windows = league.window_choices(db.session, department_id=scope.department_id)
+    return render_template(
+        "admin/suggestions.html", page=page, flt=flt, errors=errors, windows=windows,
+        statuses=inbox.STATUSES, args=_list_args(), whole=whole_phones(),
+        open_count=inbox.open_count(scope), mask=inbox.shown_phone)
+
+
+@bp.get("/suggestions.csv")
+@roles(*INBOX_ROLES)
+def suggestions_csv():
+    flt, _ = parse_filter()
+    tz = _tz()
+    rows = inbox.csv_rows(inbox.matching(_scope(), flt, tz), tz, whole_phones())
+    name = f"suggestions-{clock.to_local(utcnow(), tz):%Y%m%d}.csv"
+    return current_app.response_class(
+        excel_csv(inbox.CSV_HEADER, rows), mimetype="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+def _get_or_404(suggestion_id: int):
+    suggestion = inbox.get(_scope(), suggestion_id)
+    if suggestion is None:
+        abort(404)
+    return suggestion
+
+
+@bp.get("/suggestions/<int:suggestion_id>")
+@roles(*INBOX_ROLES)
+def suggestion(suggestion_id: int, error: str | None = None, draft: str | None = None):
+    item = _get_or_404(suggestion_id)
+    return render_template(
+        "admin/suggestions_detail.html", s=item, args=_list_args(), error=error,
+        draft=item.reply if draft is None else draft,
+        phone=inbox.shown_phone(item.phone, whole_phones()),
+        reply_max=inbox.REPLY_MAX), 400 if error else 200
+
+
+@bp.post("/suggestions/<int:suggestion_id>/handle")
+@roles(*INBOX_ROLES)
+def suggestion_handle(suggestion_id: int):
+    item = _get_or_404(suggestion_id)
+    reply = request.form.get("reply", "")
+    try:
+        inbox.mark_handled(item, current_user, reply)
+    except InputError as exc:
+        db.session.rollback()
+        return suggestion(suggestion_id, error=exc.message, draft=reply)
+    db.session.commit()
+    flash("已标记为已处理")
+    return redirect(url_for("admin.suggestion", suggestion_id=suggestion_id, **_list_args()))
+
+
+@bp.post("/suggestions/<int:suggestion_id>/reopen")
+@roles(*INBOX_ROLES)
+def suggestion_reopen(suggestion_id: int):
+    item = _get_or_404(suggestion_id)
+    if inbox.reopen(item, current_user):
+        db.session.commit()
+        flash("已重新打开，等待处理")
+    return redirect(url_for("admin.suggestion", suggestion_id=suggestion_id, **_list_args()))
+
+
+nav_item("admin.suggestions", "意见箱", 40)
