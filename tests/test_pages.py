@@ -25,18 +25,7 @@ TIMINGS = {"KIOSK_THANKS_SECONDS": "2", "KIOSK_IDLE_SECONDS": "3"}
 OUTBOX = "kiosk.outbox.v1"
 
 
-@pytest.fixture(scope="session")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"browser tests need Debian's chromium at {CHROMIUM} (.ci/run installs it)")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
-        yield browser
-        browser.close()
+# ``browser`` (one Chromium for the whole run) comes from tests/conftest.py.
 
 
 @pytest.fixture

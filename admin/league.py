@@ -1,0 +1,206 @@
+"""The weekly window league (周排名) and the monthly / quarterly assessment (月考核).
+
+Pages, JSON and CSV of the same rows (kiosk/league.py computes them from the live
+summary). A department head sees only their own department's league.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import (Response, current_app, jsonify, render_template, request,
+                   url_for)
+from flask_login import current_user
+
+from kiosk import clock
+from kiosk import league as leagues
+from kiosk.db import db
+from kiosk.excel import excel_csv
+
+from . import bp, nav_item, roles
+
+VIEWERS = ("supervisor", "department")
+ASSESSMENT_KINDS = ("month", "quarter", "year")
+
+
+def hall_tz():
+    return clock.zone(current_app.config["TIMEZONE"])
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Whose league: a hall, a department, or everything; per window or per clerk."""
+
+    hall_id: int | None
+    department_id: int | None
+    by: str
+
+    def args(self, **more) -> dict:
+        """Query arguments that keep this scope on a link."""
+        args = {"hall": self.hall_id, "department": self.department_id,
+                "by": None if self.by == "window" else self.by}
+        args.update(more)
+        return {k: v for k, v in args.items() if v is not None}
+
+
+def _id_arg(name: str) -> int | None:
+    value = request.args.get(name, "").strip()
+    if not value:
+        return None
+    if not value.isdigit():
+        raise ValueError(f"{name} 应为编号数字，收到 {value!r} ({name} must be an id)")
+    return int(value)
+
+
+def request_scope() -> Scope:
+    """The hall, department and ``by`` of the request; a department head is always
+    held to their own department."""
+    by = request.args.get("by", "window") or "window"
+    if by not in leagues.BY:
+        raise ValueError(f"by 只能是 window 或 staff，收到 {by!r} (by must be window or staff)")
+    hall_id, department_id = _id_arg("hall"), _id_arg("department")
+    if current_user.role == "department":
+        # A department head without a department sees an empty league (no window
+        # has id 0), as on the dashboard.
+        department_id = current_user.department_id or 0
+        hall_id = None
+    return Scope(hall_id, department_id, by)
+
+
+def request_week() -> leagues.Period:
+    week = request.args.get("week")
+    if week is None or not week.strip():
+        return leagues.current("week", hall_tz())
+    return leagues.parse_week(week)
+
+
+def request_assessment_period() -> leagues.Period:
+    given = [k for k in ASSESSMENT_KINDS if request.args.get(k, "").strip()]
+    if len(given) > 1:
+        raise ValueError("month、quarter、year 只能指定一个 (give one of month, quarter, year)")
+    if not given:
+        return leagues.last_complete_month(hall_tz())
+    return leagues.parse_period(given[0], request.args[given[0]])
+
+
+def build(period: leagues.Period, scope: Scope) -> leagues.League:
+    return leagues.league_table(db.session, period, hall_tz(), by=scope.by,
+                                hall_id=scope.hall_id, department_id=scope.department_id,
+                                prior=current_app.config["LEAGUE_PRIOR"])
+
+
+def bad_data(exc: ValueError):
+    return jsonify(error=str(exc)), 400
+
+
+def csv_response(table: leagues.League, stem: str) -> Response:
+    name = f"{stem}-{table.period.label}{'-staff' if table.by == 'staff' else ''}.csv"
+    return Response(excel_csv(table.fields, table.csv_rows()),
+                    content_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+def page_context(table: leagues.League, scope: Scope, endpoint: str) -> dict:
+    """What the league and assessment pages show around the table."""
+    today = leagues.hall_today(hall_tz())
+    period = table.period
+    later = period.next()
+    is_dept = current_user.role == "department"
+    return {
+        "table": table, "period": period, "scope": scope, "is_department": is_dept,
+        "rows": [row.as_dict(table.by) for row in table.rows],
+        "ranked": sum(1 for row in table.rows if row.rank is not None),
+        "marks": leagues.MARK_LABELS[table.by], "levels": leagues.LEVELS,
+        "halls": [] if is_dept else leagues.hall_choices(db.session),
+        "departments": leagues.department_choices(db.session, scope.hall_id,
+                                                  scope.department_id if is_dept else None),
+        "prev_url": url_for(endpoint, **scope.args(**{period.kind: period.previous().label})),
+        "next_url": (url_for(endpoint, **scope.args(**{period.kind: later.label}))
+                     if later.first <= today else None),
+        "url": lambda ep, **more: url_for(ep, **scope.args(**{period.kind: period.label},
+                                                            **more)),
+    }
+
+
+def bad_page(template: str, exc: ValueError, endpoint: str):
+    return render_template(template, error=str(exc), table=None,
+                           back_url=url_for(endpoint)), 400
+
+
+# -- the weekly league ---------------------------------------------------------------
+
+@bp.get("/league")
+@roles(*VIEWERS)
+def league():
+    try:
+        scope, week = request_scope(), request_week()
+    except ValueError as exc:
+        return bad_page("admin/league.html", exc, "admin.league")
+    table = build(week, scope)
+    hall_id = scope.hall_id
+    if hall_id is None and scope.department_id is not None:
+        hall_id = leagues.department_hall(db.session, scope.department_id)
+    windows = leagues.window_choices(db.session, hall_id, scope.department_id)
+    chosen = request.args.get("window") or ""
+    return render_template("admin/league.html", windows=windows,
+                           chosen_window=chosen if chosen in {w.code for w in windows} else "",
+                           **page_context(table, scope, "admin.league"))
+
+
+@bp.get("/league.json")
+@roles(*VIEWERS)
+def league_json():
+    try:
+        scope, week = request_scope(), request_week()
+    except ValueError as exc:
+        return bad_data(exc)
+    return jsonify(build(week, scope).as_dict())
+
+
+@bp.get("/league.csv")
+@roles(*VIEWERS)
+def league_csv():
+    try:
+        scope, week = request_scope(), request_week()
+    except ValueError as exc:
+        return bad_data(exc)
+    return csv_response(build(week, scope), "league")
+
+
+# -- the monthly / quarterly / yearly assessment -------------------------------------
+
+@bp.get("/assessment")
+@roles(*VIEWERS)
+def assessment():
+    try:
+        scope, period = request_scope(), request_assessment_period()
+    except ValueError as exc:
+        return bad_page("admin/assessment.html", exc, "admin.assessment")
+    table = build(period, scope)
+    today = leagues.hall_today(hall_tz())
+    kinds = {kind: leagues.period_of(kind, min(period.last, today)) for kind in ASSESSMENT_KINDS}
+    return render_template("admin/assessment.html", kinds=kinds,
+                           **page_context(table, scope, "admin.assessment"))
+
+
+@bp.get("/assessment.json")
+@roles(*VIEWERS)
+def assessment_json():
+    try:
+        scope, period = request_scope(), request_assessment_period()
+    except ValueError as exc:
+        return bad_data(exc)
+    return jsonify(build(period, scope).as_dict())
+
+
+@bp.get("/assessment.csv")
+@roles(*VIEWERS)
+def assessment_csv():
+    try:
+        scope, period = request_scope(), request_assessment_period()
+    except ValueError as exc:
+        return bad_data(exc)
+    return csv_response(build(period, scope), "assessment")
+
+
+nav_item("admin.league", "周排名", 20)
+nav_item("admin.assessment", "月考核", 30)
