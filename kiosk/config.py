@@ -24,6 +24,16 @@ class Defaults:
     KIOSK_IDLE_SECONDS = 30
     # The thank-you screen shows this long, offering 重新评价 (the tap is held until then).
     KIOSK_THANKS_SECONDS = 8
+    # An idle kiosk asks this often whether its 挂牌 card changed (换岗 shows within it).
+    KIOSK_CARD_POLL_SECONDS = 20
+    # The largest staff photo upload accepted (it is re-encoded to a small JPEG).
+    STAFF_PHOTO_MAX_BYTES = 5 * 1024 * 1024
+    # Back-office sign-in: this many failures in a row lock the account this long.
+    LOGIN_MAX_FAILURES = 5
+    LOGIN_LOCK_MINUTES = 15
+    # Reverse proxies in front of the server whose X-Forwarded-Proto is trusted
+    # (0: none; 1 for one nginx), so session cookies are Secure behind HTTPS.
+    PROXY_COUNT = 0
     SQLALCHEMY_DATABASE_URI = None  # instance/kiosk.sqlite unless set
     # Packages with an init_app(app) that add to the app: the back office.
     EXTENSIONS = ("admin",)

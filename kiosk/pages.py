@@ -15,7 +15,7 @@ from .models import ReasonCode
 from .ratings import COMMENT_MAX
 from .scale import SCORES
 from .suggestions import TEXT_MAX
-from .windows import WindowCard
+from .windows import WindowCard, card_version
 
 MODES = {"kiosk": "kiosk", "qr": "qr"}  # page mode -> rating channel
 # Assets a rating page needs offline; the service worker precaches them.
@@ -45,6 +45,9 @@ def page_config(card: WindowCard, mode: str, lang: str, urls: dict[str, str],
         "idle_seconds": settings["KIOSK_IDLE_SECONDS"],
         "thanks_seconds": settings["KIOSK_THANKS_SECONDS"],
         "press_lock_ms": PRESS_LOCK_MS,
+        # The idle kiosk polls urls.card and redraws the 挂牌 card when this changes.
+        "card_version": card_version(card),
+        "card_poll_seconds": settings["KIOSK_CARD_POLL_SECONDS"],
         "server_now": now.isoformat(timespec="milliseconds") + "Z",
         "urls": urls,
     }

@@ -10,14 +10,14 @@ from flask import (Blueprint, Flask, abort, current_app, jsonify, render_templat
 from flask_babel import get_locale
 from werkzeug.exceptions import UnsupportedMediaType
 
-from . import hotpath
+from . import board as hall_board, clock, hotpath
 from .db import db, utcnow
 from .fields import InputError, TapBounds
 from .hotpath import RatingEndpoint
 from .pages import PAGE_ASSETS, asset_version, page_config
 from .ratings import RatingIntake
 from .suggestions import add_suggestion
-from .windows import window_card
+from .windows import card_version, window_card
 
 bp = Blueprint("kiosk", __name__, template_folder="templates")
 
@@ -47,7 +47,8 @@ def rating_page(code: str, mode: str):
             "suggestions": url_for("kiosk.post_suggestion"),
             "time": url_for("kiosk.server_time"),
             "sw": url_for("kiosk.service_worker"),
-            "page": url_for(f"kiosk.{mode}_page", code=code)}
+            "page": url_for(f"kiosk.{mode}_page", code=code),
+            "card": url_for("kiosk.window_card_json", code=code)}
     config = page_config(card, mode, str(get_locale()), urls, current_app.config, now)
     resp = current_app.make_response(render_template(
         "kiosk/rate.html", card=card, mode=mode, config=config,
@@ -74,6 +75,22 @@ def server_time():
     return jsonify(now=utcnow().isoformat(timespec="milliseconds") + "Z")
 
 
+@bp.get("/api/windows/<code>/card")
+def window_card_json(code: str):
+    """The window's 挂牌 card now, for the idle kiosk to pick up a 换岗 (ETag: version)."""
+    card = window_card(code, utcnow())
+    if card is None:
+        abort(404)
+    version = card_version(card)
+    resp = jsonify(code=card.code, name=card.name, department=card.department,
+                   staff_name=card.staff_name, staff_no=card.staff_no, duties=card.duties,
+                   initial=(card.staff_name or "")[:1] or None,
+                   photo=photo_url(card.photo) if card.photo else None, version=version)
+    resp.set_etag(version)
+    resp.headers["Cache-Control"] = "no-cache"
+    return resp.make_conditional(request)
+
+
 @bp.post("/api/suggestions")
 def post_suggestion():
     bounds = current_app.extensions["kiosk.intake"].bounds
@@ -92,6 +109,37 @@ def service_worker():
                            photos=url_for("kiosk.staff_photo", name=""))
     resp = current_app.response_class(body, mimetype="text/javascript")
     resp.headers["Cache-Control"] = "no-cache"
+    return resp
+
+
+def board_figures() -> hall_board.Board:
+    """The board of ``?hall=<id>`` (every hall without it); 404 for an unknown hall."""
+    raw = request.args.get("hall", "")
+    if raw and not raw.isdigit():
+        abort(404)
+    figures = hall_board.board(db.session, utcnow(), clock.zone(current_app.config["TIMEZONE"]),
+                               int(raw) if raw else None, current_app.config["LEAGUE_PRIOR"])
+    if figures is None:
+        abort(404)
+    return figures
+
+
+@bp.get("/board")
+def board_page():
+    """The hall display board (the TV in the hall): no personal data."""
+    figures = board_figures()
+    resp = current_app.make_response(render_template(
+        "kiosk/board.html", data=figures.as_json(photo_url),
+        refresh=current_app.config.get("BOARD_REFRESH_SECONDS", 60),
+        source=url_for("kiosk.board_json", hall=figures.hall_id)))
+    resp.headers["Cache-Control"] = "no-cache"
+    return resp
+
+
+@bp.get("/board.json")
+def board_json():
+    resp = jsonify(board_figures().as_json(photo_url))
+    resp.headers["Cache-Control"] = "no-store"
     return resp
 
 

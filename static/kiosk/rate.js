@@ -392,7 +392,74 @@
     if (e.persisted) { if (KIOSK) reset(cfg.press_lock_ms); else if (current !== "start") show("thanks"); }
   });
 
+  /* ---- the 挂牌 card: a 换岗 shows within a poll or two, without a reload ----
+     Asked only while the start screen is idle and the tablet is online; a failed
+     poll is ignored (the card shown stays), and the outbox is never touched. */
+  var cardVersion = cfg.card_version, lastTouch = 0;
+  function cardIdle() {
+    return current === "start" && !tap && Date.now() - lastTouch > 3000 &&
+      navigator.onLine !== false && document.visibilityState !== "hidden";
+  }
+  function el(tag, cls, text, key) {
+    var node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text != null) node.textContent = text;
+    if (key) node.setAttribute("data-t", key);
+    return node;
+  }
+  function drawCard(c) {
+    var card = document.querySelector("aside.card"), who = el("div", "who");
+    while (card.firstChild) card.removeChild(card.firstChild);
+    if (c.staff_name) {
+      var photo = el("div", "photo");
+      if (c.photo) { var img = el("img"); img.alt = ""; img.src = c.photo; photo.appendChild(img); }
+      else photo.appendChild(el("span", "initial", c.initial));
+      card.appendChild(photo);
+      who.appendChild(el("div", "badge", null, "on_duty"));
+      who.appendChild(el("div", "name", c.staff_name));
+      var no = el("div", "no");
+      no.appendChild(el("span", null, null, "staff_no"));
+      no.appendChild(document.createTextNode(" " + (c.staff_no || "")));
+      who.appendChild(no);
+      who.appendChild(el("div", "dept", c.department));
+      if (c.duties) {
+        var duties = el("div", "duties");
+        duties.appendChild(el("b", null, null, "duties"));
+        duties.appendChild(document.createTextNode(" " + c.duties));
+        who.appendChild(duties);
+      }
+    } else {
+      who.appendChild(el("div", "dept", c.department));
+      who.appendChild(el("div", "nobody", null, "nobody"));
+    }
+    card.appendChild(who);
+    translate(card);
+    cardVersion = c.version;
+  }
+  function pollCard() {
+    if (!cardIdle()) return;
+    fetch(cfg.urls.card, { cache: "no-store" }).then(function (r) {
+      return r.ok ? r.json() : null;
+    }).then(function (c) {
+      if (!c || c.version === cardVersion) return;
+      var ready = function () { if (cardIdle()) drawCard(c); };  // else: the next poll
+      if (!c.photo) { ready(); return; }
+      var pre = new Image();  // load the new photo first: no empty frame on the card
+      pre.onload = pre.onerror = ready;
+      pre.src = c.photo;
+    }).catch(noop);
+  }
+
   if (KIOSK) {
+    ["pointerdown", "keydown"].forEach(function (ev) {
+      document.addEventListener(ev, function () { lastTouch = Date.now(); }, true);
+    });
+    setInterval(pollCard, Math.max(2, cfg.card_poll_seconds) * 1000);
+    document.addEventListener("visibilitychange", function () {
+      if (document.visibilityState === "visible") pollCard();
+    });
+    window.addEventListener("online", pollCard);
+
     // Pick up a new clerk on duty or a new version: reload when nobody is mid-rating,
     // the queue is empty and the server answers (never into an error page).
     setInterval(function () {
