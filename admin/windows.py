@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from flask import abort, current_app, flash, redirect, request, url_for
+from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
 
 from kiosk import clock, roster
@@ -16,6 +16,7 @@ from kiosk.records import FieldError
 from kiosk.windows import delete_window, save_window, window_has_ratings, window_in_use
 
 from . import bp, roles
+from .qr import qr_links, qr_warning
 from .forms import DutyChangeForm, DutyEndForm, DutyStartForm, WindowForm
 from .manage import (delete_record, department_choices, form_status, hall_tz, matching,
                      own_department, page_of, refused, render, require_change, save_form,
@@ -77,25 +78,8 @@ def window_edit(window_id: int | None = None):
     return done or render("admin/manage/form.html", form_status(form), form=form,
                           record=window, kind="window", title="窗口", code_locked=locked,
                           deletable=window is not None and not window_in_use(window),
-                          qr_links=qr_links(window), back=url_for("admin.windows"))
-
-
-def qr_links(window: Window | None) -> list[tuple[str, str]]:
-    """Links to the window's QR code downloads, wherever the back office offers them
-    (an admin route with "qr" in its endpoint that takes the window's code or id)."""
-    if window is None:
-        return []
-    links = []
-    for rule in sorted(current_app.url_map.iter_rules(), key=lambda r: r.rule):
-        if not rule.endpoint.startswith("admin.") or "qr" not in rule.endpoint:
-            continue
-        args = {"code": window.code, "window_id": window.id}
-        if rule.arguments and rule.arguments <= set(args):
-            url = url_for(rule.endpoint, **{k: args[k] for k in rule.arguments})
-            suffix = url.rsplit("/", 1)[-1]
-            links.append(("二维码 " + (suffix.rsplit(".", 1)[-1].upper() if "." in suffix
-                                      else suffix), url))
-    return links
+                          qr_links=qr_links(window) if window else [],
+                          qr_warning=qr_warning(), back=url_for("admin.windows"))
 
 
 @bp.post("/manage/windows/<int:window_id>/delete")
