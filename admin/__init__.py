@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from flask import Blueprint, Flask, abort, jsonify, redirect, request, url_for
+from flask import Blueprint, Flask, abort, g, jsonify, redirect, request, url_for
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
 
@@ -68,8 +68,11 @@ def guard():
     return None
 
 
-@bp.after_request
+@bp.after_app_request
 def security_headers(response):
+    # Every response under /admin/, error pages for unknown /admin/ paths included.
+    if not (request.path + "/").startswith(bp.url_prefix + "/"):
+        return response
     response.headers["Content-Security-Policy"] = CSP
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["X-Frame-Options"] = "DENY"
@@ -100,13 +103,26 @@ def visible_nav() -> list[NavItem]:
     return [item for item in NAV if current_user.role in allowed_roles(item.endpoint)]
 
 
+def _forget_previous_request() -> None:
+    # Flask-Login caches the user and Flask-WTF the CSRF token on g, which lives as
+    # long as the app context: a request made inside a longer one (the tests' app
+    # fixture, scripts) must read its own cookie, never inherit the last request's.
+    for name in ("_login_user", "csrf_token", "csrf_valid"):
+        g.pop(name, None)
+
+
 def init_app(app: Flask) -> None:
     """Register the back office on the kiosk app (called by create_app)."""
-    from . import views  # noqa: F401  (registers every area's routes on bp)
+    from . import errors, views  # noqa: F401  (registers every area's routes on bp)
+    from .auth import init_sessions
 
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
-    app.config.setdefault("REMEMBER_COOKIE_HTTPONLY", True)
+    # Flask's own defaults exist (SameSite None), so setdefault would not take.
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["SESSION_COOKIE_SAMESITE"] = app.config.get("SESSION_COOKIE_SAMESITE") or "Lax"
+    app.config["REMEMBER_COOKIE_HTTPONLY"] = True
+    init_sessions(app)  # Secure cookies over HTTPS, behind a proxy too
+    errors.init_app(app)  # /admin/ error pages that fit the CSP; CSRF failures
+    app.before_request(_forget_previous_request)  # before the CSRF check
     csrf.init_app(app)
     # The public JSON API is called by tablets and other systems, not by a signed-in
     # browser: it carries no session to forge.

@@ -169,7 +169,7 @@ def rebuild_summary_command() -> None:
 @click.option("--no-demo", is_flag=True, help="do not seed the demo hall")
 def serve_command(host: str, port: int, threads: int, no_demo: bool) -> None:
     """Serve with waitress; on an empty database, set it up first."""
-    import waitress
+    from .serving import serve  # waitress, without its main loop spinning
 
     init_db()
     first = first_run()
@@ -187,8 +187,8 @@ def serve_command(host: str, port: int, threads: int, no_demo: bool) -> None:
     # waitress warns on every request that finds all threads busy; at a hall's peak
     # that is a line per tap, and writing it costs more than storing the rating.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-    waitress.serve(current_app._get_current_object(), host=host, port=port,
-                   threads=threads, ident="kiosk")
+    serve(current_app._get_current_object(), host=host, port=port, threads=threads,
+          ident="kiosk")
 
 
 def _urls(app: Flask, base: str) -> list[str]:

@@ -1,6 +1,9 @@
 """Errors as people should see them: JSON for machines, a plain page for browsers."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -33,10 +36,18 @@ def wants_json() -> bool:
             or request.accept_mimetypes.best == "application/json")
 
 
+# Error pages drawn by a package that builds on kiosk/ for its own paths (the back
+# office draws /admin/ pages that fit its CSP): path prefix -> render(status, message).
+PAGE_RENDERERS: dict[str, Callable[[int, str], Any]] = {}
+
+
 def error_response(status: int, message: str | None = None):
     message = message or MESSAGES.get(status, "error")
     if wants_json():
         return jsonify(error=message), status
+    for prefix, render in PAGE_RENDERERS.items():
+        if request.path.startswith(prefix):
+            return render(status, message), status
     return render_template("kiosk/error.html", status=status, message=message,
                            message_zh=PAGE_MESSAGES.get(status)), status
 
