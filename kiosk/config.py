@@ -26,6 +26,8 @@ class Defaults:
     KIOSK_THANKS_SECONDS = 8
     # An idle kiosk asks this often whether its 挂牌 card changed (换岗 shows within it).
     KIOSK_CARD_POLL_SECONDS = 20
+    # The hall display board (/board) fetches its figures this often.
+    BOARD_REFRESH_SECONDS = 60
     # The largest staff photo upload accepted (it is re-encoded to a small JPEG).
     STAFF_PHOTO_MAX_BYTES = 5 * 1024 * 1024
     # Back-office sign-in: this many failures in a row lock the account this long.

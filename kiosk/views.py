@@ -130,7 +130,7 @@ def board_page():
     figures = board_figures()
     resp = current_app.make_response(render_template(
         "kiosk/board.html", data=figures.as_json(photo_url),
-        refresh=current_app.config.get("BOARD_REFRESH_SECONDS", 60),
+        refresh=current_app.config["BOARD_REFRESH_SECONDS"],
         source=url_for("kiosk.board_json", hall=figures.hall_id)))
     resp.headers["Cache-Control"] = "no-cache"
     return resp
