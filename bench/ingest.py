@@ -1,22 +1,34 @@
-"""Ingest benchmark: durable rating writes against a bare Flask endpoint.
+"""Ingest benchmark: durable rating writes against a bare endpoint, loaded by wrk.
 
-Starts `kiosk serve` (waitress, SQLite in WAL mode with synchronous=FULL) and a bare
-Flask app that parses the same JSON and answers 201 without storing, drives both with
-the same 8-client load in alternating rounds, checks that the stored count equals the
-201 count, and prints ratings/s for both and their ratio.
+Starts `kiosk serve --no-demo` (waitress, SQLite in WAL mode with synchronous=FULL)
+and bench/bare_app.py (Flask parsing the same JSON and answering 201 without
+storing) under the same server (kiosk.serving), plus, unless --no-stock, the bare app
+under stock `waitress.serve` (the yardstick the issue's 0.43x was measured against).
+`wrk` drives each in turn (a load generator outside this Python, so it shares no GIL
+with the servers) with the same 8 keep-alive connections, every request posting a
+valid rating with a client_id of its own (bench/ingest.lua). After each round of the
+durable server it checks that every rating answered 201 was stored, nothing else but
+the requests wrk left in flight at its deadline, and that no answer was a 200 (a
+repeat) or an error; at the end, that the live summary counts every stored rating.
+Prints ratings/s per round and in total, the ratio, latency and the servers' CPU time
+per request.
 
-    python bench/ingest.py [--seconds 5] [--rounds 3] [--clients 8] [--threads 8]
+    python bench/ingest.py [--seconds 5] [--rounds 3] [--connections 8] [--threads 8]
+                           [--wrk-threads 2] [--no-stock]
 """
 from __future__ import annotations
 
 import argparse
 import io
+import os
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,15 +36,15 @@ sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
 
-from tests.liveserver import Client, LiveServer, free_port  # noqa: E402
+from tests.liveserver import LiveServer, free_port  # noqa: E402
 
-WINDOWS = [f"W{i:02d}" for i in range(12)]
+WINDOWS = [f"W{i:02d}" for i in range(12)]  # as in ingest.lua
+LUA = ROOT / "bench" / "ingest.lua"
+TARGET, GOAL = 0.6, 0.8
 
 
 def prepare(uri: str, instance: Path) -> None:
     """A migrated database with a dozen windows."""
-    import os
-
     from kiosk import create_app
     from kiosk.bootstrap import init_db
     from kiosk.db import db
@@ -48,90 +60,203 @@ def prepare(uri: str, instance: Path) -> None:
         db.engine.dispose()
 
 
-def drive(port: int, clients: int, seconds: float) -> int:
-    """``clients`` keep-alive clients posting ratings for ``seconds``; returns the 201s."""
-    counts = [0] * clients
-    failures: list = []
-    deadline = time.monotonic() + seconds
+@dataclass
+class Run:
+    """One wrk run, from the line ingest.lua's done() prints."""
 
-    def run(n: int) -> None:
-        client = Client(port)
-        i = 0
-        while time.monotonic() < deadline:
-            body = {"window": WINDOWS[(n + i) % len(WINDOWS)], "score": 1 + i % 5,
-                    "channel": "kiosk", "client_id": uuid.uuid4().hex,
-                    "reasons": ["waiting"] if i % 5 == 0 else [],
-                    "comment": "排队时间太长" if i % 5 == 0 else None}
-            status, _ = client.post("/api/ratings", body)
-            if status == 201:
-                counts[n] += 1
-            else:
-                failures.append(status)
-            i += 1
-        client.close()
+    sent: int  # requests wrk began (the last few may be unanswered at its deadline)
+    requests: int  # answers received
+    seconds: float
+    s201: int
+    s200: int
+    other: int
+    errors: int  # socket errors and timeouts
+    lat_mean_ms: float
+    lat_p99_ms: float
+    cpu_ms: float  # the server's CPU time (user + system) during the run
+    acks: set[str]
 
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if failures:
-        raise SystemExit(f"{len(failures)} requests failed: {failures[:5]}")
-    return sum(counts)
+    @property
+    def rate(self) -> float:
+        return self.s201 / self.seconds
+
+    @property
+    def cpu_per_request(self) -> float:
+        return self.cpu_ms / max(self.requests, 1)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(port: int, pid: int, seconds: float, connections: int, wrk_threads: int,
+        run_id: str, work: Path) -> Run:
+    acks_path = work / f"acks-{run_id}.txt"
+    cmd = [WRK, "-t", str(wrk_threads), "-c", str(connections), "-d", f"{seconds:g}s",
+           "--timeout", "30s", "-s", str(LUA), f"http://127.0.0.1:{port}/api/ratings",
+           "--", run_id]
+    cpu0 = cpu_seconds(pid)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60,
+                         env=dict(os.environ, INGEST_ACKS=str(acks_path)))
+    cpu = cpu_seconds(pid) - cpu0
+    line = next((x for x in out.stdout.splitlines() if x.startswith("INGEST ")), None)
+    if out.returncode or line is None:
+        raise SystemExit(f"wrk failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
+    v = {k: float(n) for k, n in re.findall(r"(\w+)=([\d.]+)", line)}
+    acks = set(acks_path.read_text().split())
+    acks_path.unlink()
+    return Run(int(v["sent"]), int(v["requests"]), v["duration_us"] / 1e6, int(v["s201"]), int(v["s200"]),
+               int(v["other"]),
+               int(v["connect"] + v["read"] + v["write"] + v["timeout"]),
+               v["lat_mean_us"] / 1000, v["lat_p99_us"] / 1000, cpu * 1000, acks)
+
+
+def check_stored(engine: sa.Engine, run_id: str, run: Run) -> tuple[str, str]:
+    """(problems, '' when none; what was stored against what was answered)."""
+    with engine.connect() as conn:
+        stored = set(conn.scalars(sa.text("SELECT client_id FROM rating WHERE client_id "
+                                          "GLOB :p"), {"p": f"{run_id}-*"}))
+    problems = []
+    if run.s200 or run.other or run.errors:
+        problems.append(f"{run.s200} answers 200, {run.other} other statuses, "
+                        f"{run.errors} socket errors/timeouts")
+    if len(run.acks) != run.s201:
+        problems.append(f"{run.s201} answers 201 but {len(run.acks)} distinct client ids")
+    missing = run.acks - stored
+    if missing:
+        problems.append(f"{len(missing)} ratings answered 201 are NOT stored")
+    # wrk stops at its deadline with up to one request per connection unanswered; the
+    # server may have stored those, but nothing it was never sent.
+    unanswered = stored - run.acks
+    in_flight = run.sent - run.requests
+    if len(unanswered) > in_flight:
+        problems.append(f"{len(unanswered)} stored ratings were never answered, "
+                        f"{in_flight} requests were in flight")
+    detail = (f"stored {len(stored)} = {len(run.acks & stored)} answered 201 "
+              f"+ {len(unanswered)} of {in_flight} in flight at wrk's deadline")
+    return "; ".join(problems), detail
+
+
+@dataclass
+class Target:
+    name: str
+    port: int
+    pid: int
+    runs: list[Run]
+
+    @property
+    def rate(self) -> float:
+        """Answers 201 per second over all rounds."""
+        return sum(r.s201 for r in self.runs) / sum(r.seconds for r in self.runs)
+
+
+def start_bare(threads: int, stock: bool) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "bare_app.py"), str(port),
+                             str(threads)] + (["--stock"] if stock else []),
+                            stdout=subprocess.DEVNULL)
+    _wait_port(port)
+    return proc, port
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--wrk-threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=8, help="waitress threads (all)")
+    parser.add_argument("--no-stock", action="store_true",
+                        help="leave out the bare app under stock waitress.serve")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="kiosk-bench-"))
     uri = f"sqlite:///{tmp / 'kiosk.sqlite'}"
     prepare(uri, tmp)
     ours = LiveServer(uri, tmp, threads=args.threads)
-    bare_port = free_port()
-    bare = subprocess.Popen([sys.executable, str(ROOT / "bench" / "bare_app.py"),
-                             str(bare_port), str(args.threads)])
-    time.sleep(1.0)
+    procs = []
+    engine = sa.create_engine(uri)
+    failed = False
     try:
-        drive(ours.port, args.clients, 1.0)  # warm up both
-        drive(bare_port, args.clients, 1.0)
-        engine = sa.create_engine(uri)
-        with engine.connect() as conn:
-            before = conn.scalar(sa.text("SELECT count(*) FROM rating"))
-        ours_total = bare_total = 0
-        print(f"{args.clients} clients, waitress threads={args.threads}, "
-              f"{args.rounds} rounds of {args.seconds:g}s each")
+        targets = [Target("durable", ours.port, ours.proc.pid, [])]
+        for name, stock in [("bare", False)] + ([] if args.no_stock else [("stock", True)]):
+            proc, port = start_bare(args.threads, stock)
+            procs.append(proc)
+            targets.append(Target(name, port, proc.pid, []))
+        durable, bare = targets[0], targets[1]
+        load = dict(connections=args.connections, wrk_threads=args.wrk_threads, work=tmp)
+        for t in targets:
+            wrk(t.port, t.pid, 1.0, run_id=f"warm{t.name}{uuid.uuid4().hex[:6]}", **load)
+        print(f"wrk -t {args.wrk_threads} -c {args.connections}; waitress threads "
+              f"{args.threads}; {args.rounds} rounds of {args.seconds:g}s, in turn:\n"
+              "  durable = kiosk serve (SQLite WAL, synchronous=FULL)\n"
+              "  bare    = bench/bare_app.py under kiosk.serving, as kiosk serve"
+              + ("" if args.no_stock else
+                 "\n  stock   = bench/bare_app.py under waitress.serve"))
+        print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        print(f"{'':8}" + "".join(f"{t.name + '/s':>10}" for t in targets)
+              + f"{'ratio':>7}" + ("" if args.no_stock else f"{'vs stock':>9}")
+              + f"   {'p99 ms (d/b)':>13}   {'CPU ms/req (d/b)':>17}   stored")
         for r in range(1, args.rounds + 1):
-            n_ours = drive(ours.port, args.clients, args.seconds)
-            n_bare = drive(bare_port, args.clients, args.seconds)
-            ours_total += n_ours
-            bare_total += n_bare
-            print(f"round {r}: durable {n_ours / args.seconds:8.0f}/s   "
-                  f"bare {n_bare / args.seconds:8.0f}/s   "
-                  f"ratio {n_ours / n_bare:.2f}")
+            run_id = uuid.uuid4().hex[:10]
+            k = (r - 1) % len(targets)
+            for t in targets[k:] + targets[:k]:  # each goes first in turn
+                rid = run_id if t is durable else t.name + run_id
+                t.runs.append(wrk(t.port, t.pid, args.seconds, run_id=rid, **load))
+            o, b = durable.runs[-1], bare.runs[-1]
+            problem, detail = check_stored(engine, run_id, o)
+            failed = failed or bool(problem)
+            stock = "" if args.no_stock else f"{o.rate / targets[2].runs[-1].rate:9.2f}"
+            print(f"round {r:<2}" + "".join(f"{t.runs[-1].rate:10.0f}" for t in targets)
+                  + f"{o.rate / b.rate:7.2f}{stock}"
+                  + f"   {o.lat_p99_ms:6.1f}/{b.lat_p99_ms:<6.1f}   "
+                  f"{o.cpu_per_request:7.3f}/{b.cpu_per_request:<7.3f}"
+                  f"   {problem or 'OK'}: {detail}")
         with engine.connect() as conn:
-            stored = conn.scalar(sa.text("SELECT count(*) FROM rating")) - before
+            ratings = conn.scalar(sa.text("SELECT count(*) FROM rating"))
+            counted = conn.scalar(sa.text(
+                "SELECT coalesce(sum(n), 0) FROM rating_summary WHERE grain = 'd'"))
             sync = conn.exec_driver_sql("PRAGMA synchronous").scalar()
             mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
-        engine.dispose()
-        span = args.seconds * args.rounds
-        print(f"journal_mode={mode} synchronous={sync} (2 = FULL)")
-        print(f"stored {stored} ratings for {ours_total} answers 201: "
-              f"{'OK' if stored == ours_total else 'MISMATCH'}")
-        print(f"durable writes: {ours_total / span:.0f} ratings/s")
-        print(f"bare endpoint : {bare_total / span:.0f} ratings/s")
-        print(f"ratio         : {ours_total / bare_total:.2f} (target >= 0.60)")
-        if stored != ours_total:
-            raise SystemExit(1)
+        if counted != ratings:
+            failed = True
+        ratios = [o.rate / b.rate for o, b in zip(durable.runs, bare.runs)]
+        print(f"journal_mode={mode} synchronous={sync} (2 = FULL); the summary counts "
+              f"{counted} of {ratings} stored ratings: "
+              f"{'OK' if counted == ratings else 'MISMATCH'}")
+        for t in targets:
+            print(f"{t.name:8}: {t.rate:5.0f} ratings/s")
+        print(f"ratio   : {durable.rate / bare.rate:.2f} durable/bare (rounds "
+              f"{min(ratios):.2f}-{max(ratios):.2f}; target >= {TARGET}, toward {GOAL})")
+        if not args.no_stock:
+            print(f"          {durable.rate / targets[2].rate:.2f} durable/stock")
+        print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     finally:
+        engine.dispose()
         ours.stop()
-        bare.terminate()
-        bare.wait()
+        for proc in procs:
+            proc.terminate()
+            proc.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+    if failed:
+        raise SystemExit(1)
 
+
+def _wait_port(port: int, timeout: float = 30) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"nothing listens on port {port}")
+
+
+WRK = shutil.which("wrk") or "/usr/bin/wrk"
 
 if __name__ == "__main__":
     main()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -213,6 +214,37 @@ def test_the_writer_stores_a_backlog_larger_than_one_batch(app, window, monkeypa
     assert mine.client_id in {r.client_id for r in stored()}
 
 
+def accept_within(intake, body: dict, seconds: float = 20):
+    """``intake.accept(body)``, failing the test instead of hanging it."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(intake.accept, body).result(timeout=seconds)
+
+
+def test_a_writer_that_breaks_fails_the_waiting_rating_and_recovers(app, window,
+                                                                    monkeypatch):
+    """A bug in the writer answers an error (the tablet retries); it never hangs the
+    request, and the next rating is stored."""
+    intake = app.extensions["kiosk.intake"]
+    monkeypatch.setattr(RatingWriter, "_store", lambda self, batch: 1 / 0)
+    with pytest.raises(RuntimeError, match="could not be stored"):
+        accept_within(intake, rating_body())
+    monkeypatch.undo()
+    assert accept_within(intake, rating_body()).created
+    assert len(stored()) == 1
+
+
+def test_many_threads_at_once_are_all_stored_and_the_connection_goes_back(app, window):
+    intake = app.extensions["kiosk.intake"]
+    checked_out = db.engine.pool.checkedout()
+    bodies = [rating_body(score=1 + i % 5) for i in range(64)]
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(intake.accept, bodies))
+    # The writer holds a connection only while ratings keep coming.
+    assert db.engine.pool.checkedout() == checked_out
+    assert all(a.created for a in answers)
+    assert {r.client_id: r.id for r in stored()} == {a.client_id: a.id for a in answers}
+
+
 @pytest.mark.parametrize("change, message", [
     ({"reasons": ["\ud800"]}, "unknown reason"),
     ({"channel": ["kiosk"]}, "channel"),
@@ -273,3 +305,16 @@ def test_api_import_and_card_agree_on_who_was_on_duty(client, runner, window, tm
     by_id = {r.client_id: r.staff.staff_no for r in stored()}
     assert [by_id[f"api-{i:05d}"] for i in range(len(moments))] == expected
     assert [by_id[f"imp-{i:05d}"] for i in range(len(moments))] == expected
+
+
+def test_the_writer_reconnects_when_its_connection_was_lost(app, window):
+    """A server restart between two batches costs no rating (PostgreSQL)."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("an SQLite file cannot drop the connection")
+    intake = app.extensions["kiosk.intake"]
+    kept = intake.writer._connection()  # as kept from one batch to the next under load
+    with db.engine.connect() as other:
+        other.execute(sa.text("SELECT pg_terminate_backend(:pid)"),
+                      {"pid": kept.dbapi_connection.info.backend_pid})
+    assert accept_within(intake, rating_body()).created
+    assert len(stored()) == 1
