@@ -81,12 +81,16 @@ def import_windows_command(file: str) -> None:
 @click.argument("name")
 @click.option("--role", required=True, type=click.Choice(ROLES))
 @click.option("--password", help="prompted for when left out")
-def create_user_command(name: str, role: str, password: str | None) -> None:
+@click.option("--department", help="for --role department: the department they run")
+def create_user_command(name: str, role: str, password: str | None,
+                        department: str | None) -> None:
     """Create a back-office user (or reset an existing one's role and password)."""
+    if role == "department" and not department:
+        raise click.UsageError("--role department needs --department NAME")
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
-        _, created = save_user(name, role, password)
+        _, created = save_user(name, role, password, department)
     except InputError as exc:
         raise click.ClickException(exc.message) from None
     db.session.commit()
@@ -198,6 +202,9 @@ def _urls(app: Flask, base: str) -> list[str]:
         lines.append(f"  kiosk (tablet) : {base}/k/{code}")
         lines.append(f"  QR page (phone): {base}/q/{code}")
     lines.append(f"  rating API     : {base}/api/ratings")
+    if "admin" in app.blueprints:
+        lines.append(f"  back office    : {base}/admin/")
+    lines.append(f"  hall board (TV): {base}/board")
     return lines
 
 

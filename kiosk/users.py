@@ -45,10 +45,12 @@ class FieldError(InputError):
         self.field = next(iter(errors))
 
 
-def save_user(username: str, role: str, password: str) -> tuple[User, bool]:
+def save_user(username: str, role: str, password: str,
+              department: str | None = None) -> tuple[User, bool]:
     """Create the user, or give an existing one this role and password (the
-    ``kiosk create-user`` command). Returns the user and whether it is new. Flushes;
-    the caller commits."""
+    ``kiosk create-user`` command). A department head needs ``department``, the name
+    of the department they run. Returns the user and whether it is new. Flushes; the
+    caller commits."""
     username = username.strip()
     if not username or len(username) > USERNAME_MAX:
         raise InputError("the user name must be 1–64 characters")
@@ -56,6 +58,10 @@ def save_user(username: str, role: str, password: str) -> tuple[User, bool]:
         raise InputError("role must be one of " + ", ".join(ROLES))
     if len(password) < PASSWORD_MIN:
         raise InputError(f"the password must be at least {PASSWORD_MIN} characters")
+    department_id = _department_named(department) if department else None
+    if role == "department" and department_id is None:
+        raise InputError("a department head needs --department (the department's name), "
+                         "or sees nothing")
     user = db.session.scalar(sa.select(User).where(User.username == username))
     created = user is None
     if created:
@@ -67,6 +73,7 @@ def save_user(username: str, role: str, password: str) -> tuple[User, bool]:
         user.session_version += 1  # a new password ends the old sessions
         user.failed_logins, user.locked_until = 0, None
     user.role = role
+    user.department_id = department_id if role == "department" else None
     user.set_password(password)
     db.session.flush()
     # Logged as "(system)": made on the server's command line, not in the back office.
@@ -76,6 +83,19 @@ def save_user(username: str, role: str, password: str) -> tuple[User, bool]:
         audit.record(None, "user.update", "user", user.id, before, describe(user))
         audit.record(None, "user.password_reset", "user", user.id)
     return user, created
+
+
+def _department_named(name: str) -> int:
+    """The id of the one department called ``name``; InputError naming the choices."""
+    found = db.session.scalars(sa.select(Department.id).where(Department.name == name.strip())).all()
+    if len(found) == 1:
+        return found[0]
+    names = sorted(set(db.session.scalars(sa.select(Department.name))))
+    if not found:
+        raise InputError(f"no department is called {name!r}; there are: "
+                         + ("、".join(names) or "(none yet)"))
+    raise InputError(f"several halls have a department called {name!r}; "
+                     "set the department on the user's page in the back office")
 
 
 # ---------------------------------------------------------------- signing in

@@ -113,6 +113,20 @@ def test_create_user_with_and_without_password_option(runner):
     assert short.exit_code != 0 and "8 characters" in short.output
 
 
+def test_a_department_head_is_created_with_their_department(runner):
+    make_window("A01", dept="县不动产登记中心")
+    lost = run(runner, "create-user", "zhao", "--role", "department", "--password", "s3cret-pw")
+    assert lost.exit_code != 0 and "--department" in lost.output
+    wrong = run(runner, "create-user", "zhao", "--role", "department", "--password",
+                "s3cret-pw", "--department", "县税务局")
+    assert wrong.exit_code != 0 and "县不动产登记中心" in wrong.output
+    ok = run(runner, "create-user", "zhao", "--role", "department", "--password",
+             "s3cret-pw", "--department", "县不动产登记中心")
+    assert ok.exit_code == 0, ok.output
+    user = db.session.scalar(sa.select(User).where(User.username == "zhao"))
+    assert user.department.name == "县不动产登记中心"
+
+
 def test_export_import_round_trip(runner, app, tmp_path):
     run(runner, "demo")
     full = run(runner, "export-ratings", "--with-phone")
