@@ -17,11 +17,12 @@ from .users import save_user
 
 
 def init_db() -> None:
-    """Create or upgrade the schema, add missing standard reason codes and fill the
-    live summary of a database that predates it. Commits."""
+    """Create or upgrade the schema, add missing standard reason codes and rebuild the
+    live summary if it is stale (a database that predates it, or a new TIMEZONE).
+    Commits."""
     flask_migrate.upgrade()
     ensure_reasons()
-    summary.rebuild_if_empty(db.session, clock.zone(current_app.config["TIMEZONE"]))
+    summary.rebuild_if_stale(db.session, clock.zone(current_app.config["TIMEZONE"]))
     db.session.commit()
 
 

@@ -244,3 +244,13 @@ class RatingSummary(db.Model):
     score: Mapped[int] = mapped_column(sa.SmallInteger, primary_key=True,
                                        autoincrement=False)
     n: Mapped[int]
+
+
+class SummaryState(db.Model):
+    """Which hall time zone the live summary was last rebuilt in (one row). A summary
+    never built, or built in another TIMEZONE than the hall's now, must be rebuilt
+    before its tables can be trusted."""
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    timezone: Mapped[str | None] = mapped_column(sa.String(64))
+    built_at: Mapped[datetime | None]

@@ -19,7 +19,8 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from . import clock
-from .models import Rating, RatingSummary
+from .db import utcnow
+from .models import Rating, RatingSummary, SummaryState
 
 GRAINS = ("d", "w", "m", "y")
 NO_STAFF = 0  # staff_id of ratings tapped with no clerk on duty
@@ -155,6 +156,7 @@ def rebuild(session, tz: ZoneInfo) -> int:
 
     Flushes only; the caller commits. Deleting first takes the write lock on SQLite;
     on PostgreSQL the table lock makes writers wait, so none is counted twice or lost.
+    Either way ratings wait while it runs: on a large database, run it off-hours.
     """
     if session.get_bind().dialect.name == "postgresql":
         session.execute(sa.text("LOCK TABLE rating_summary IN EXCLUSIVE MODE"))
@@ -164,16 +166,25 @@ def rebuild(session, tz: ZoneInfo) -> int:
     delta = Delta(tz)
     delta.counts = truth
     apply_in_session(session, delta)
+    state = session.get(SummaryState, 1) or SummaryState(id=1)
+    state.timezone, state.built_at = tz.key, utcnow()
+    session.add(state)
+    session.flush()
     keys = set(before) | set(truth)
     return sum(1 for k in keys if before.get(k) != truth.get(k))
 
 
-def rebuild_if_empty(session, tz: ZoneInfo) -> bool:
-    """Fill an empty summary when there are ratings (a database from before the
-    summary existed); True if it did."""
-    if session.scalar(sa.select(RatingSummary.n).limit(1)) is not None:
-        return False
-    if session.scalar(sa.select(Rating.id).where(Rating.counted).limit(1)) is None:
+def is_current(session, tz: ZoneInfo) -> bool:
+    """Whether the summary was built in the hall's time zone ``tz`` (so it holds every
+    rating, counted by ``tz``'s days). False for one never built since the upgrade
+    that added it, or built before TIMEZONE changed."""
+    state = session.get(SummaryState, 1)
+    return state is not None and state.timezone == tz.key
+
+
+def rebuild_if_stale(session, tz: ZoneInfo) -> bool:
+    """Rebuild the summary unless it is current; True if it did."""
+    if is_current(session, tz):
         return False
     rebuild(session, tz)
     return True

@@ -8,7 +8,7 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from kiosk import create_app
+from kiosk import clock, create_app, summary
 from kiosk.bootstrap import ensure_reasons, init_db
 from kiosk.db import db
 
@@ -101,6 +101,7 @@ def app(database_uri, tmp_path):
     app = _make_app(database_uri, str(tmp_path / "instance"))
     with app.app_context():
         ensure_reasons()
+        summary.rebuild_if_stale(db.session, clock.zone(app.config["TIMEZONE"]))
         db.session.commit()
         yield app
         db.session.remove()

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from kiosk import clock, summary
 from kiosk.db import db, utcnow
 from kiosk.imports import import_ratings
-from kiosk.models import Duty, Rating, RatingSummary, Staff
+from kiosk.models import Duty, Rating, RatingSummary, Staff, SummaryState
 
 from .helpers import make_window
 
@@ -139,12 +139,41 @@ def test_rebuild_summary_repairs_a_damaged_summary(app, runner):
     assert "already matched" in result.output
 
 
-def test_a_database_from_before_the_summary_gets_one_on_upgrade(app, runner):
+def test_a_database_upgraded_to_the_summary_is_rebuilt_even_after_an_import(app, runner):
+    # As the migration leaves an existing database: ratings, an empty summary, no
+    # time zone recorded. An import before anyone rebuilds adds only its own rows.
     make_window("A01")
-    intake(app).accept({"window": "A01", "score": 3, "channel": "kiosk",
-                        "client_id": uuid.uuid4().hex})
+    for score in (5, 2):
+        intake(app).accept({"window": "A01", "score": score, "channel": "kiosk",
+                            "client_id": uuid.uuid4().hex})
     db.session.execute(sa.delete(RatingSummary))
+    db.session.get(SummaryState, 1).timezone = None
     db.session.commit()
+    import_ratings(io.StringIO("window,score,created_at\nA01,4,2026-11-02T10:00:00\n"), TZ)
+    db.session.commit()
+    assert not summary.is_current(db.session, TZ)
     assert runner.invoke(args=["init-db"]).exit_code == 0
+    assert summary.is_current(db.session, TZ)
     assert_summary_matches_scan()
-    assert summary.stored(db.session)
+    assert sum(summary.stored(db.session).values()) == 3 * len(summary.GRAINS)
+
+
+def test_a_new_timezone_makes_the_summary_stale_until_rebuilt(app, runner):
+    make_window("A01")
+    intake(app).accept({"window": "A01", "score": 5, "channel": "kiosk",
+                        "client_id": uuid.uuid4().hex})
+    london = clock.zone("Europe/London")
+    assert summary.is_current(db.session, TZ)
+    assert not summary.is_current(db.session, london)
+    app.config["TIMEZONE"] = "Europe/London"
+    assert runner.invoke(args=["init-db"]).exit_code == 0
+    assert summary.is_current(db.session, london)
+    assert summary.stored(db.session) == summary.scan(db.session, london)
+
+
+def test_the_back_office_warns_while_the_summary_is_stale(app, login):
+    client = login("supervisor")
+    assert "kiosk rebuild-summary" not in client.get("/admin/").get_data(as_text=True)
+    db.session.get(SummaryState, 1).timezone = None
+    db.session.commit()
+    assert "kiosk rebuild-summary" in client.get("/admin/").get_data(as_text=True)
