@@ -11,19 +11,15 @@ from flask import (Response, current_app, jsonify, render_template, request,
                    url_for)
 from flask_login import current_user
 
-from kiosk import clock
 from kiosk import league as leagues
 from kiosk.db import db
 from kiosk.excel import excel_csv
 
 from . import bp, nav_item, roles
+from .scope import department_scope, hall_tz
 
 VIEWERS = ("supervisor", "department")
 ASSESSMENT_KINDS = ("month", "quarter", "year")
-
-
-def hall_tz():
-    return clock.zone(current_app.config["TIMEZONE"])
 
 
 @dataclass(frozen=True)
@@ -58,11 +54,9 @@ def request_scope() -> Scope:
     if by not in leagues.BY:
         raise ValueError(f"by 只能是 window 或 staff，收到 {by!r} (by must be window or staff)")
     hall_id, department_id = _id_arg("hall"), _id_arg("department")
-    if current_user.role == "department":
-        # A department head without a department sees an empty league (no window
-        # has id 0), as on the dashboard.
-        department_id = current_user.department_id or 0
-        hall_id = None
+    own = department_scope()
+    if own is not None:  # a department head: their rows of their hall's league
+        department_id, hall_id = own, None
     return Scope(hall_id, department_id, by)
 
 
@@ -109,6 +103,9 @@ def page_context(table: leagues.League, scope: Scope, endpoint: str) -> dict:
         "table": table, "period": period, "scope": scope, "is_department": is_dept,
         "rows": [row.as_dict(table.by) for row in table.rows],
         "ranked": sum(1 for row in table.rows if row.rank is not None),
+        # A period still running (Monday morning's week): its ranks are not final.
+        "running_total": (sum(row.ratings for row in table.rows)
+                          if period.contains(today) else None),
         "marks": leagues.MARK_LABELS[table.by], "levels": leagues.LEVELS,
         "halls": [] if is_dept else leagues.hall_choices(db.session),
         "departments": leagues.department_choices(db.session, scope.hall_id,

@@ -39,7 +39,7 @@ class Leader:
     def as_json(self, photo_url=None) -> dict:
         return {"rank": self.rank, "window": self.window, "name": self.name,
                 "department": self.department, "ratings": self.ratings,
-                "satisfaction": round(self.satisfaction, 1), "score": round(self.score, 1),
+                "satisfaction": self.satisfaction, "score": self.score,
                 "staff": self.staff, "staff_no": self.staff_no,
                 "photo": photo_url(self.photo) if (photo_url and self.photo) else None}
 
@@ -127,9 +127,10 @@ def board(session, now: datetime, tz: ZoneInfo, hall_id: int | None = None,
     leaders = []
     for row in ranked:
         clerk = on_duty(session, row.id, now)
+        figures = row.as_dict("window")  # rounded as the league rounds
         leaders.append(Leader(
             rank=row.rank, window=row.code, name=row.name, department=row.department,
-            ratings=row.ratings, satisfaction=float(row.satisfaction), score=float(row.score),
+            ratings=row.ratings, satisfaction=figures["satisfaction"], score=figures["score"],
             staff=clerk.name if clerk else None, staff_no=clerk.staff_no if clerk else None,
             photo=clerk.photo if clerk else None))
     return Board(hall=name, hall_id=hall_id, at=clock.to_local(now, tz), monday=monday,

@@ -19,7 +19,7 @@ from .league import LEVELS, LeagueRow, Period, hall_today
 from .models import Rating, RatingSummary, ReasonCode, Window
 from .scale import SCORES, is_bad
 
-NOTHING = 0  # no window has id 0: a department head without a department sees nothing
+NOTHING = 0  # no department or window has id 0: a Scope of it holds nothing
 
 
 @dataclass(frozen=True)
@@ -45,13 +45,6 @@ class Scope:
     def where(self, window_column) -> list:
         """Conditions that keep rows whose ``window_column`` is in scope."""
         return [] if self.everything else [window_column.in_(self.window_ids())]
-
-
-def scope_for(role: str, department_id: int | None) -> Scope:
-    """What a back-office user may see: a department head only their department."""
-    if role == "department":
-        return Scope(department_id=department_id if department_id is not None else NOTHING)
-    return Scope()
 
 
 @dataclass(frozen=True)
@@ -84,16 +77,13 @@ class Totals:
         return _float(self._row.good_rate)
 
     def as_json(self) -> dict:
+        row = self._row.as_dict("window")  # rounded as the league rounds
         return {"ratings": self.ratings, "bad": self.bad,
-                "satisfaction": _round(self.satisfaction), "good_rate": _round(self.good_rate)}
+                "satisfaction": row["satisfaction"], "good_rate": row["good_rate"]}
 
 
 def _float(value) -> float | None:
     return None if value is None else float(value)
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 1)
 
 
 def totals(session, grain: str, period: date, scope: Scope = Scope()) -> Totals:

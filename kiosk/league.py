@@ -10,10 +10,11 @@ Definitions (DOMAIN.md, "The numbers management reads"):
   with score >= 3 / <= 2, in percent.
 - ``score`` = (C*m + n*x) / (C + n), C the prior weight (``LEAGUE_PRIOR``), x and n the
   row's satisfaction and count, m the satisfaction of all counted ratings *in the
-  league*. The league is the set of rows listed: a hall or department filter makes
-  the table that hall's or department's league, so m, the ranks, the rank changes
-  and the marks are all computed within it. Per clerk, m covers the ratings that
-  have a clerk (ratings with no clerk on duty count for their window only).
+  league*. The league is a hall (all halls without a hall filter): a department
+  filter, and a department head's view, shows that department's rows *of its hall's
+  league*, so its windows keep the score, rank, rank change and mark of the table
+  management reads. Per clerk, m covers the ratings that have a clerk (ratings with
+  no clerk on duty count for their window only).
 - ``rank``: score descending, then more ratings, then code. Rows with no counted
   ratings are listed last, unranked (rank None). A score is the correctly rounded
   quotient of two exact integers, so equal scores are equal floats and really tie.
@@ -22,8 +23,9 @@ Definitions (DOMAIN.md, "The numbers management reads"):
   bottom ranked rows, a quarter of the ranked rows at most and never more than
   ``MARKS_MAX`` at either end; a league of fewer than four ranked rows marks none.
 
-Numbers are rounded only when a row is turned into a dict (JSON, CSV, pages):
-satisfaction and the rates to 1 decimal, the score to 2.
+Numbers are rounded only when a row is turned into a dict (JSON, CSV, pages), from
+their exact values and half up (四舍五入): satisfaction and the rates to 1 decimal,
+the score to 2.
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from zoneinfo import ZoneInfo
 
@@ -40,7 +43,7 @@ import sqlalchemy as sa
 from . import clock, summary
 from .db import utcnow
 from .models import Department, Duty, Hall, RatingSummary, Staff, Window
-from .scale import BAD_SCORE_MAX, SCORES
+from .scale import BAD_SCORE_MAX, SCORES, satisfaction_points
 
 KINDS = ("week", "month", "quarter", "year")
 LEVELS = tuple(sorted(SCORES, reverse=True))  # 5 .. 1, as the columns read
@@ -104,6 +107,11 @@ class Period:
         if self.kind == "quarter":
             return f"{self.first.year}-Q{(self.first.month - 1) // 3 + 1}"
         return f"{self.first.year}"
+
+    @property
+    def kind_zh(self) -> str:
+        """周, 月, 季度 or 年."""
+        return _KIND_ZH[self.kind]
 
     @property
     def title(self) -> str:
@@ -239,7 +247,7 @@ class LeagueRow:
     hall: str = ""
     people: list[str] = field(default_factory=list)  # clerks on duty, or window codes
     levels: dict[int, int] = field(default_factory=lambda: dict.fromkeys(LEVELS, 0))
-    score: float | None = None
+    exact_score: Fraction | None = None
     rank: int | None = None
     rank_change: int | None = None
     mark: str | None = None
@@ -249,13 +257,18 @@ class LeagueRow:
         return sum(self.levels.values())
 
     @property
+    def score(self) -> float | None:
+        """The league score (C·m + n·x) / (C + n), or None when unranked."""
+        return None if self.exact_score is None else float(self.exact_score)
+
+    @property
     def bad(self) -> int:
         return sum(n for level, n in self.levels.items() if level <= BAD_SCORE_MAX)
 
     @property
     def points(self) -> int:
         """Sum of (score - 1) x 25 over the ratings: satisfaction times count."""
-        return sum((level - 1) * 25 * n for level, n in self.levels.items())
+        return sum(satisfaction_points(level) * n for level, n in self.levels.items())
 
     @property
     def satisfaction(self) -> float | None:
@@ -273,11 +286,7 @@ class LeagueRow:
         return 100 * self.bad / n if n else None
 
     def as_dict(self, by: str) -> dict:
-        """The row as JSON and CSV carry it (FIELDS[by]), numbers rounded."""
-        levels = self.levels
-        n = sum(levels.values())
-        bad = sum(c for lv, c in levels.items() if lv <= BAD_SCORE_MAX)
-        points = sum((lv - 1) * 25 * c for lv, c in levels.items())
+        """The row as JSON and CSV carry it (FIELDS[by]), numbers rounded half up."""
         if by == "window":
             row = {"rank": self.rank, "rank_change": self.rank_change, "mark": self.mark,
                    "window": self.code, "name": self.name, "department": self.department,
@@ -286,19 +295,23 @@ class LeagueRow:
             row = {"rank": self.rank, "rank_change": self.rank_change, "mark": self.mark,
                    "staff_no": self.code, "staff": self.name,
                    "department": self.department, "windows": NAMES_JOIN.join(self.people)}
+        n, bad = self.ratings, self.bad
         row["ratings"] = n
         row["bad"] = bad
         for lv in LEVELS:
-            row[f"level_{lv}"] = levels.get(lv, 0)
-        row["satisfaction"] = round(points / n, 1) if n else None
-        row["good_rate"] = round(100 * (n - bad) / n, 1) if n else None
-        row["bad_rate"] = round(100 * bad / n, 1) if n else None
-        row["score"] = None if self.score is None else round(self.score, 2)
+            row[f"level_{lv}"] = self.levels.get(lv, 0)
+        row["satisfaction"] = half_up(Fraction(self.points, n), 1) if n else None
+        row["good_rate"] = half_up(Fraction(100 * (n - bad), n), 1) if n else None
+        row["bad_rate"] = half_up(Fraction(100 * bad, n), 1) if n else None
+        row["score"] = None if self.exact_score is None else half_up(self.exact_score, 2)
         return row
 
 
-def _round(value: float | None, digits: int) -> float | None:
-    return None if value is None else round(value, digits)
+def half_up(value: Fraction, digits: int) -> float:
+    """``value`` rounded half up (四舍五入) to ``digits`` decimals: 6.25 -> 6.3, where
+    Python's round() would give 6.2."""
+    exact = Decimal(value.numerator) / Decimal(value.denominator)
+    return float(exact.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP))
 
 
 @dataclass
@@ -309,7 +322,7 @@ class League:
     by: str
     prior: float
     rows: list[LeagueRow]
-    mean: float | None  # m: the league's satisfaction
+    mean: Fraction | None  # m: the league's satisfaction, exact
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -320,7 +333,8 @@ class League:
         "prior", "rows"}`` as the JSON endpoints answer."""
         return {self.period.kind: self.period.label, "from": self.period.first.isoformat(),
                 "to": self.period.last.isoformat(), "by": self.by,
-                "mean_satisfaction": _round(self.mean, 1), "prior": self.prior,
+                "mean_satisfaction": None if self.mean is None else half_up(self.mean, 1),
+                "prior": self.prior,
                 "rows": [row.as_dict(self.by) for row in self.rows]}
 
     def csv_rows(self) -> list[list]:
@@ -328,8 +342,8 @@ class League:
         return [[row[f] for f in self.fields] for row in (r.as_dict(self.by) for r in self.rows)]
 
 
-def rank_rows(rows: list[LeagueRow], prior: float) -> float | None:
-    """Score, rank and mark ``rows`` in place (and sort them); returns m.
+def rank_rows(rows: list[LeagueRow], prior: float) -> Fraction | None:
+    """Score, rank and mark ``rows`` in place (and sort them); returns m, exact.
 
     m is the satisfaction of all ratings in ``rows``; rows with no ratings are left
     unranked and go last, by code.
@@ -337,15 +351,16 @@ def rank_rows(rows: list[LeagueRow], prior: float) -> float | None:
     counted = [(row, row.ratings, row.points) for row in rows]
     total_n = sum(n for _, n, _ in counted)
     total_s = sum(s for _, _, s in counted)
-    # C = p/q, m = total_s/total_n: (C m + s) / (C + n) as one quotient of integers.
+    # C = p/q, m = total_s/total_n: (C m + s) / (C + n) as one exact fraction, so equal
+    # scores really tie and rounding starts from the exact value.
     p, q = Fraction(prior).as_integer_ratio()
     keyed = []
     for row, n, s in counted:
         row.rank = row.mark = None
-        row.score = None
+        row.exact_score = None
         if n:
-            row.score = (p * total_s + q * s * total_n) / (total_n * (p + q * n))
-            keyed.append((-row.score, -n, row.code, row))
+            row.exact_score = Fraction(p * total_s + q * s * total_n, total_n * (p + q * n))
+            keyed.append((-row.exact_score, -n, row.code, row))
     keyed.sort(key=lambda k: k[:3])
     ranked = [k[3] for k in keyed]
     for i, row in enumerate(ranked, 1):
@@ -357,21 +372,24 @@ def rank_rows(rows: list[LeagueRow], prior: float) -> float | None:
         row.mark = "laggard"
     unranked = sorted((row for row, n, _ in counted if not n), key=lambda r: r.code)
     rows[:] = ranked + unranked
-    return total_s / total_n if total_n else None
+    return Fraction(total_s, total_n) if total_n else None
 
 
 def league_table(session, period: Period, tz: ZoneInfo, *, by: str = "window",
                  hall_id: int | None = None, department_id: int | None = None,
                  prior: float = 10) -> League:
     """The league of ``period`` per window (``by="window"``) or per clerk
-    (``by="staff"``), for one hall or department when given; with the rank change
-    from the period before, computed over the same league."""
+    (``by="staff"``) of one hall (of all halls without ``hall_id``); with the rank
+    change from the period before, computed over the same league. ``department_id``
+    keeps that department's rows of its hall's league, ranks and marks unchanged."""
     if by not in BY:
         raise ValueError(f"by must be one of {', '.join(BY)}")
     session.flush()  # the queries below read through the connection, past autoflush
+    if department_id is not None and hall_id is None:
+        hall_id = department_hall(session, department_id)
     previous = period.previous()
-    counts = _summed(session, (period, previous), by, hall_id, department_id)
-    windows = _windows(session, hall_id, department_id)
+    counts = _summed(session, (period, previous), by, hall_id, None)
+    windows = _windows(session, hall_id, None)
     duties = _duties(session, period, tz, windows)
     if by == "window":
         rows = _window_rows(windows, duties, counts[period])
@@ -386,7 +404,21 @@ def league_table(session, period: Period, tz: ZoneInfo, *, by: str = "window",
     for row in rows:
         was = last_rank.get(row.id)
         row.rank_change = was - row.rank if row.rank is not None and was is not None else None
+    if department_id is not None:
+        rows = _of_department(rows, by, windows, department_id)
     return League(period, by, prior, rows, mean)
+
+
+def _of_department(rows: list[LeagueRow], by: str, windows: dict[int, WindowInfo],
+                   department_id: int) -> list[LeagueRow]:
+    """The rows of one department: its windows, or the clerks of that department and
+    those who served at its windows."""
+    own = {w.id: w for w in windows.values() if w.department_id == department_id}
+    if by == "window":
+        return [row for row in rows if row.id in own]
+    codes = {w.code for w in own.values()}
+    names = {w.department for w in own.values()}
+    return [row for row in rows if row.department in names or codes & set(row.people)]
 
 
 Counts = dict[int, dict[int, int]]  # window or staff id -> level -> count
@@ -445,11 +477,12 @@ class WindowInfo:
     active: bool
     department: str
     hall: str
+    department_id: int
 
 
 def _windows(session, hall_id: int | None, department_id: int | None) -> dict[int, WindowInfo]:
     stmt = (sa.select(Window.id, Window.code, Window.name, Window.active, Department.name,
-                      Hall.name)
+                      Hall.name, Window.department_id)
             .join(Department, Department.id == Window.department_id)
             .join(Hall, Hall.id == Window.hall_id))
     if hall_id is not None:
@@ -470,14 +503,21 @@ class DutyInfo:
 
 def _duties(session, period: Period, tz: ZoneInfo,
             windows: dict[int, WindowInfo]) -> dict[int, list[DutyInfo]]:
-    """Duties overlapping the period at the listed windows, per window, earliest first."""
+    """Who was on duty at the listed windows during the period: one entry per window
+    and clerk, per window in the order of their first duty (earliest first)."""
     start, end = period.utc_range(tz)
-    stmt = (sa.select(Duty.window_id, Staff.id, Staff.staff_no, Staff.name, Department.name)
-            .join(Staff, Staff.id == Duty.staff_id)
+    # One row per window and clerk, not per duty: a year of shift changes at 500
+    # windows is 23,000 duties but 1,500 pairs (bench/league.py).
+    first = (sa.select(Duty.window_id, Duty.staff_id,
+                       sa.func.min(Duty.started_at).label("first"))
+             .where(Duty.started_at < end,
+                    sa.or_(Duty.ended_at.is_(None), Duty.ended_at > start))
+             .group_by(Duty.window_id, Duty.staff_id).subquery())
+    stmt = (sa.select(first.c.window_id, Staff.id, Staff.staff_no, Staff.name,
+                      Department.name)
+            .join(Staff, Staff.id == first.c.staff_id)
             .outerjoin(Department, Department.id == Staff.department_id)
-            .where(Duty.started_at < end,
-                   sa.or_(Duty.ended_at.is_(None), Duty.ended_at > start))
-            .order_by(Duty.started_at, Duty.id))
+            .order_by(first.c.first, Staff.id))
     out: dict[int, list[DutyInfo]] = defaultdict(list)
     for row in session.connection().execute(stmt):
         if row[0] in windows:
@@ -570,10 +610,10 @@ def _weekly(rows: Iterable, starts: list[date]) -> list[float | None]:
         if isinstance(start, str):
             start = date.fromisoformat(start)
         cell = points.setdefault(start, [0, 0])
-        cell[0] += (score - 1) * 25 * int(n)
+        cell[0] += satisfaction_points(score) * int(n)
         cell[1] += int(n)
-    return [round(points[s][0] / points[s][1], 1) if points.get(s, [0, 0])[1] else None
-            for s in starts]
+    return [half_up(Fraction(points[s][0], points[s][1]), 1) if points.get(s, [0, 0])[1]
+            else None for s in starts]
 
 
 def level_counts(league: League, limit: int = 60) -> list[tuple[str, dict[int, int]]]:

@@ -25,6 +25,11 @@ class Score:
         """差评: 不满意 or 非常不满意."""
         return is_bad(self.value)
 
+    @property
+    def points(self) -> int:
+        """Its share of 满意度 (非常满意 100 … 非常不满意 0)."""
+        return satisfaction_points(self.value)
+
 
 SCORES: dict[int, Score] = {
     s.value: s
@@ -42,6 +47,12 @@ BAD_SCORE_MAX = 2
 def is_bad(score: int) -> bool:
     """Whether a stored score counts as 差评."""
     return score <= BAD_SCORE_MAX
+
+
+def satisfaction_points(score: int) -> int:
+    """What one rating adds to 满意度 (0–100): (score − 1) × 25. Satisfaction is the
+    mean of these over the counted ratings."""
+    return (score - 1) * 25
 
 
 @dataclass(frozen=True)

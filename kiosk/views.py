@@ -16,6 +16,7 @@ from .fields import InputError, TapBounds
 from .hotpath import RatingEndpoint
 from .pages import PAGE_ASSETS, asset_version, page_config
 from .ratings import RatingIntake
+from .scale import SCORES
 from .suggestions import add_suggestion
 from .windows import card_version, window_card
 
@@ -129,7 +130,7 @@ def board_page():
     """The hall display board (the TV in the hall): no personal data."""
     figures = board_figures()
     resp = current_app.make_response(render_template(
-        "kiosk/board.html", data=figures.as_json(photo_url),
+        "kiosk/board.html", data=figures.as_json(photo_url), scores=SCORES.values(),
         refresh=current_app.config["BOARD_REFRESH_SECONDS"],
         source=url_for("kiosk.board_json", hall=figures.hall_id)))
     resp.headers["Cache-Control"] = "no-cache"

@@ -279,7 +279,7 @@ def test_a_small_league_marks_nobody(app):
     assert [r.mark for r in table().rows] == [None, None, None]
 
 
-def test_a_department_filter_makes_that_departments_league(app):
+def test_a_department_filter_shows_its_rows_of_the_hall_league(app):
     window("A01", dept="税务")
     window("A02", dept="税务")
     window("B01", dept="社保")
@@ -290,9 +290,23 @@ def test_a_department_filter_makes_that_departments_league(app):
     tax = db.session.scalar(sa.select(Department.id).where(Department.name == "税务"))
     league = table(department_id=tax)
     assert [r.code for r in league.rows] == ["A01", "A02"]
-    assert league.as_dict()["mean_satisfaction"] == 75.0  # m of the listed windows only
+    # m is the hall's (100 + 50 + 6 x 0) / 8 = 18.75, shown half up as 18.8, and the
+    # rows keep the score and rank management sees in the hall table.
+    assert league.as_dict()["mean_satisfaction"] == 18.8
     hall = db.session.scalar(sa.select(Hall.id))
-    assert [r.code for r in table(hall_id=hall).rows] == ["A01", "A02", "B01"]
+    whole = table(hall_id=hall)
+    assert [r.code for r in whole.rows] == ["A01", "A02", "B01"]
+    assert [(r.rank, r.score) for r in league.rows] == [(r.rank, r.score)
+                                                         for r in whole.rows[:2]]
+
+
+def test_numbers_are_rounded_half_up_from_their_exact_values(app):
+    window("A01")
+    day = datetime(2026, 11, 3, 10, 0)
+    rate(app, "A01", 5, day)  # 1 of 16 good: 6.25 % -> 6.3, satisfaction 6.25 -> 6.3
+    rate(app, "A01", 1, day, times=15)
+    row = by_code(table())["A01"]
+    assert (row["good_rate"], row["bad_rate"], row["satisfaction"]) == (6.3, 93.8, 6.3)
 
 
 def test_the_league_is_a_sum_of_the_summary_not_a_scan(app):
