@@ -10,10 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from flask import Blueprint, Flask, abort, g, jsonify, redirect, request, url_for
+from flask import (Blueprint, Flask, abort, current_app, g, jsonify, redirect, request,
+                   url_for)
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
 
+from kiosk import clock, summary
+from kiosk.db import db
 from kiosk.models import ROLES
 from kiosk.users import ROLE_LABELS
 
@@ -68,6 +71,15 @@ def guard():
     return None
 
 
+@bp.context_processor
+def summary_notice() -> dict:
+    """Whether the tables may be missing ratings (the summary is stale)."""
+    if not current_user.is_authenticated:
+        return {}
+    tz = clock.zone(current_app.config["TIMEZONE"])
+    return {"summary_stale": not summary.is_current(db.session, tz)}
+
+
 @bp.after_app_request
 def security_headers(response):
     # Every response under /admin/, error pages for unknown /admin/ paths included.
@@ -113,7 +125,7 @@ def _forget_previous_request() -> None:
 
 def init_app(app: Flask) -> None:
     """Register the back office on the kiosk app (called by create_app)."""
-    from . import errors, views  # noqa: F401  (registers every area's routes on bp)
+    from . import errors, scope, views  # noqa: F401  (registers every area's routes on bp)
     from .auth import init_sessions
 
     # Flask's own defaults exist (SameSite None), so setdefault would not take.
@@ -132,3 +144,4 @@ def init_app(app: Flask) -> None:
     login_manager.session_protection = "basic"
     app.register_blueprint(bp)
     app.jinja_env.globals.update(admin_nav=visible_nav, role_label=ROLE_LABELS.get)
+    app.add_template_filter(scope.hall_time)  # {{ moment|hall_time }}: admin/scope.py

@@ -5,12 +5,13 @@ import re
 from datetime import date, datetime
 from typing import Any
 
-from flask import current_app, render_template, request
+from flask import render_template, request
 
 from kiosk import audit, clock
 from kiosk.users import ROLE_LABELS
 
 from . import bp, nav_item
+from .scope import hall_tz
 
 PER_PAGE = 50
 # How the page names the fields and values it shows.
@@ -18,6 +19,7 @@ FIELD_LABELS = {
     "username": "用户名", "role": "角色", "department": "股室", "active": "启用",
     "failed_logins": "连续失败次数", "locked_until": "锁定至", "reason": "原因",
     "name": "名称", "code": "编号", "hall": "大厅", "window": "窗口", "staff": "工作人员",
+    "ratings": "评价条数", "since": "自", "until": "至",
 }
 REASONS = {"unknown user": "用户名不存在", "wrong password": "密码错误",
            "locked": "账号锁定中", "inactive": "账号已停用"}
@@ -35,13 +37,8 @@ def shown(field: str, value: Any) -> str:
     if field == "reason" and value in REASONS:
         return REASONS[value]
     if isinstance(value, str) and ISO_MOMENT.fullmatch(value):
-        moment = datetime.fromisoformat(value)
-        return clock.to_local(moment, _tz()).strftime("%Y-%m-%d %H:%M")
+        return clock.format_local(datetime.fromisoformat(value), hall_tz())
     return str(value)
-
-
-def _tz():
-    return clock.zone(current_app.config["TIMEZONE"])
 
 
 def _day(text: str | None, errors: list[str], label: str) -> date | None:
@@ -60,7 +57,7 @@ def audit_log():
     errors: list[str] = []
     first = _day(args.get("from"), errors, "开始日期")
     last = _day(args.get("to"), errors, "结束日期")
-    start, end = clock.day_range_utc(first, last, _tz())
+    start, end = clock.day_range_utc(first, last, hall_tz())
     filters = {key: args.get(key, "").strip() for key in
                ("user", "action", "target_type", "target_id")}
     entries = audit.search(username=filters["user"], action=filters["action"],
@@ -72,8 +69,7 @@ def audit_log():
         first=first, last=last, actions=audit.actions(),
         target_types=audit.target_types(), changes=audit.changes,
         action_label=audit.action_label, target_label=audit.TARGET_LABELS.get,
-        field_label=FIELD_LABELS.get, shown=shown,
-        local=lambda moment: clock.to_local(moment, _tz()))
+        field_label=FIELD_LABELS.get, shown=shown)
 
 
 nav_item("admin.audit", "审计日志", 70)

@@ -58,9 +58,7 @@ def reasons():
     q = search_arg()
     query = matching(sa.select(ReasonCode).order_by(ReasonCode.sort_order, ReasonCode.code),
                      q, ReasonCode.code, ReasonCode.zh, ReasonCode.en)
-    pages = page_of(query)
-    in_use = catalog.reasons_in_use([r.code for r in pages.items])
-    return render("admin/manage/reasons.html", pages=pages, q=q, in_use=in_use,
+    return render("admin/manage/reasons.html", pages=page_of(query), q=q,
                   standard=catalog.STANDARD_CODES)
 
 
@@ -76,11 +74,9 @@ def reason_edit(code: str | None = None):
                                           form.en.data, form.sort_order.data,
                                           form.active.data, current_user),
         "原因已保存", lambda _: url_for("admin.reasons"))
-    in_use = reason is not None and catalog.reason_in_use(reason.code)
     return done or render("admin/manage/form.html", form_status(form), form=form,
                           record=reason, kind="reason", title="差评原因",
-                          code_locked=reason is not None, in_use=in_use,
-                          deletable=reason is not None and catalog.can_delete_reason(reason),
+                          code_locked=reason is not None, standard=catalog.STANDARD_CODES,
                           back=url_for("admin.reasons"))
 
 

@@ -10,15 +10,13 @@ and catalog.py.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 
 import sqlalchemy as sa
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy.exc import IntegrityError
 
-from kiosk import clock
 from kiosk.db import db
 from kiosk.models import Department, Hall, ReasonCode, ServiceItem, Staff, Window
 from kiosk.records import FieldError
@@ -26,6 +24,7 @@ from kiosk.windows import delete_department, delete_hall, save_department, save_
 
 from . import allowed_roles, bp, nav_item, roles
 from .forms import DepartmentForm, HallForm
+from .scope import department_scope
 
 PER_PAGE = 50
 IN_USE = "已被其他记录引用，不能删除，请改为停用"
@@ -35,14 +34,6 @@ IN_USE = "已被其他记录引用，不能删除，请改为停用"
 
 def is_admin() -> bool:
     return current_user.role == "admin"
-
-
-def own_department() -> int | None:
-    """The department a department head runs (-1 when their account has none);
-    None for roles that see every department."""
-    if current_user.role != "department":
-        return None
-    return current_user.department_id or -1
 
 
 def may_change(department_id: int | None) -> bool:
@@ -55,15 +46,6 @@ def may_change(department_id: int | None) -> bool:
 def require_change(department_id: int | None = None) -> None:
     if not may_change(department_id):
         abort(403)
-
-
-def hall_tz():
-    return clock.zone(current_app.config["TIMEZONE"])
-
-
-def hall_time(moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """A stored (naive UTC) time as the hall reads it."""
-    return clock.to_local(moment, hall_tz()).strftime(fmt) if moment else ""
 
 
 # The management pages' own tabs: (endpoint, label, kind of record).
@@ -79,7 +61,7 @@ def subnav() -> list[tuple[str, str, str]]:
 
 
 def render(template: str, status: int = 200, **context):
-    return render_template(template, hall_time=hall_time, may_change=may_change,
+    return render_template(template, may_change=may_change,
                            is_admin=is_admin(), subnav=subnav(), **context), status
 
 
@@ -177,7 +159,7 @@ def count(query: sa.Select) -> int:
 @bp.get("/manage")
 @roles("supervisor", "department")
 def manage():
-    scope = own_department()
+    scope = department_scope()
     staff = sa.select(Staff.id)
     windows = sa.select(Window.id)
     if scope is not None:
@@ -187,7 +169,7 @@ def manage():
               "windows": count(windows), "staff": count(staff),
               "service_items": count(sa.select(ServiceItem.id)),
               "reasons": count(sa.select(ReasonCode.code))}
-    department = db.session.get(Department, scope) if scope and scope > 0 else None
+    department = db.session.get(Department, scope) if scope else None
     return render("admin/manage/index.html", counts=counts, scope=scope,
                   department=department)
 

@@ -11,13 +11,13 @@ from kiosk import staff_photos
 from kiosk.db import db, utcnow
 from kiosk.models import Department, Duty, Staff, Window
 from kiosk.records import FieldError
-from kiosk.staff import delete_staff, save_staff, staff_in_use
+from kiosk.staff import delete_staff, save_staff
 
 from . import bp, csrf, roles
 from .forms import PhotoForm, StaffForm
-from .manage import (delete_record, department_choices, form_status, matching,
-                     own_department, page_of, render, require_change, save_form,
-                     search_arg)
+from .manage import (delete_record, department_choices, form_status, matching, page_of,
+                     render, require_change, save_form, search_arg)
+from .scope import department_scope
 
 # Multipart framing and the other fields around the photo itself.
 UPLOAD_OVERHEAD = 64 * 1024
@@ -43,7 +43,7 @@ def staff_list():
     q = search_arg()
     query = matching(sa.select(Staff).outerjoin(Department).order_by(Staff.staff_no), q,
                      Staff.staff_no, Staff.name)
-    scope = own_department()
+    scope = department_scope()
     if scope is not None:
         query = query.where(Staff.department_id == scope)
     pages = page_of(query)
@@ -59,7 +59,7 @@ def staff_list():
 @bp.route("/manage/staff/<int:staff_id>", methods=["GET", "POST"])
 @roles("department")
 def staff_edit(staff_id: int | None = None):
-    scope = own_department()
+    scope = department_scope()
     clerk = editable_staff(staff_id) if staff_id else None
     if clerk is None:
         require_change(scope)  # an admin, or the head of a department
@@ -76,7 +76,6 @@ def staff_edit(staff_id: int | None = None):
     photo = PhotoForm(formdata=None)
     return done or render("admin/manage/staff_form.html", form_status(form), form=form,
                           record=clerk, kind="staff", title="工作人员", photo=photo,
-                          deletable=clerk is not None and not staff_in_use(clerk),
                           max_photo=staff_photos.mib(max_photo_bytes()),
                           max_photo_bytes=max_photo_bytes(), back=url_for("admin.staff_list"))
 

@@ -7,28 +7,18 @@ from datetime import date
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from kiosk import clock, glance, inbox, league
+from kiosk import clock, inbox, league, privacy
 from kiosk.db import db, utcnow
 from kiosk.excel import excel_csv
 from kiosk.fields import InputError
 
 from . import bp, nav_item, roles
+from .scope import glance_scope, hall_tz
 
 INBOX_ROLES = ("supervisor", "department")
+# Inbox readers who may also reveal a number (admins always may).
+REVEAL_ROLES = tuple(r for r in INBOX_ROLES if privacy.may_see_whole_phone(r))
 TEXT_MAX = 100
-
-
-def _tz():
-    return clock.zone(current_app.config["TIMEZONE"])
-
-
-def _scope() -> glance.Scope:
-    return glance.scope_for(current_user.role, current_user.department_id)
-
-
-def whole_phones() -> bool:
-    """Whether the reader sees phones whole (admins; everyone else masked)."""
-    return current_user.role == "admin"
 
 
 def _day(name: str, errors: list[str]) -> date | None:
@@ -65,29 +55,29 @@ def _list_args() -> dict[str, str]:
 @roles(*INBOX_ROLES)
 def suggestions():
     flt, errors = parse_filter()
-    scope = _scope()
-    page = inbox.find(scope, flt, _tz(), request.args.get("page", 1, type=int))
+    scope = glance_scope()
+    page = inbox.find(scope, flt, hall_tz(), request.args.get("page", 1, type=int))
     windows = league.window_choices(db.session, department_id=scope.department_id)
     return render_template(
         "admin/suggestions.html", page=page, flt=flt, errors=errors, windows=windows,
-        statuses=inbox.STATUSES, args=_list_args(), whole=whole_phones(),
-        open_count=inbox.open_count(scope), mask=inbox.shown_phone)
+        statuses=inbox.STATUSES, args=_list_args(), mask=privacy.mask_phone,
+        open_count=inbox.open_count(scope))
 
 
 @bp.get("/suggestions.csv")
 @roles(*INBOX_ROLES)
 def suggestions_csv():
     flt, _ = parse_filter()
-    tz = _tz()
-    rows = inbox.csv_rows(inbox.matching(_scope(), flt, tz), tz, whole_phones())
-    name = f"suggestions-{clock.to_local(utcnow(), tz):%Y%m%d}.csv"
+    tz = hall_tz()
+    rows = inbox.csv_rows(inbox.matching(glance_scope(), flt, tz), tz)
+    name = f"suggestions-{clock.format_local(utcnow(), tz, '%Y%m%d')}.csv"
     return current_app.response_class(
         excel_csv(inbox.CSV_HEADER, rows), mimetype="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 def _get_or_404(suggestion_id: int):
-    suggestion = inbox.get(_scope(), suggestion_id)
+    suggestion = inbox.get(glance_scope(), suggestion_id)
     if suggestion is None:
         abort(404)
     return suggestion
@@ -95,13 +85,29 @@ def _get_or_404(suggestion_id: int):
 
 @bp.get("/suggestions/<int:suggestion_id>")
 @roles(*INBOX_ROLES)
-def suggestion(suggestion_id: int, error: str | None = None, draft: str | None = None):
+def suggestion(suggestion_id: int, error: str | None = None, draft: str | None = None,
+               whole_phone: str | None = None):
     item = _get_or_404(suggestion_id)
     return render_template(
         "admin/suggestions_detail.html", s=item, args=_list_args(), error=error,
         draft=item.reply if draft is None else draft,
-        phone=inbox.shown_phone(item.phone, whole_phones()),
+        phone=whole_phone or privacy.mask_phone(item.phone), revealed=bool(whole_phone),
+        may_reveal=privacy.may_see_whole_phone(current_user.role),
         reply_max=inbox.REPLY_MAX), 400 if error else 200
+
+
+@bp.post("/suggestions/<int:suggestion_id>/phone")
+@roles(*REVEAL_ROLES)
+def suggestion_phone(suggestion_id: int):
+    """Show the number whole, once, on this response (never in a URL or the session);
+    the reveal is logged."""
+    item = _get_or_404(suggestion_id)
+    try:
+        phone = inbox.reveal_phone(item, current_user)
+    except PermissionError:
+        abort(403)
+    db.session.commit()
+    return suggestion(suggestion_id, whole_phone=phone)
 
 
 @bp.post("/suggestions/<int:suggestion_id>/handle")

@@ -2,15 +2,13 @@
 lift a sign-in lock. Every change goes to the audit log (kiosk.users does that)."""
 from __future__ import annotations
 
-from datetime import datetime
-
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
-from kiosk import audit, clock
+from kiosk import audit
 from kiosk import users as accounts
 from kiosk.db import db, utcnow
 from kiosk.models import ROLES, User
@@ -53,11 +51,6 @@ class ResetPasswordForm(FlaskForm):
     confirm = PasswordField("再次输入新密码", validators=[DataRequired("请再次输入新密码")])
 
 
-def _local(moment: datetime) -> str:
-    return clock.to_local(moment, clock.zone(current_app.config["TIMEZONE"])) \
-        .strftime("%Y-%m-%d %H:%M")
-
-
 def _user(user_id: int) -> User:
     return db.session.get(User, user_id) or abort(404)
 
@@ -68,7 +61,7 @@ def users():
     found = accounts.search_users(args.get("q", ""), args.get("role", ""),
                                   args.get("status", ""), args.get("page", 1, type=int),
                                   PER_PAGE)
-    return render_template("admin/users.html", found=found, now=utcnow(), local=_local,
+    return render_template("admin/users.html", found=found, now=utcnow(),
                            roles=ROLES, statuses=STATUS_CHOICES)
 
 
@@ -100,7 +93,7 @@ def _edit_page(user: User, form: EditUserForm | None = None,
     status = 400 if form.errors or reset.errors else 200
     return render_template("admin/users_edit.html", user=user, form=form, reset=reset,
                            history=history, locked=accounts.is_locked(user),
-                           local=_local, action_label=audit.action_label), status
+                           action_label=audit.action_label), status
 
 
 @bp.route("/users/<int:user_id>", methods=["GET", "POST"])

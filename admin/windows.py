@@ -8,19 +8,20 @@ from datetime import datetime
 import sqlalchemy as sa
 from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
+from sqlalchemy.orm import contains_eager, joinedload
 
 from kiosk import clock, roster
 from kiosk.db import db, utcnow
 from kiosk.models import Department, Duty, Hall, Staff, Window
 from kiosk.records import FieldError
-from kiosk.windows import delete_window, save_window, window_has_ratings, window_in_use
+from kiosk.windows import delete_window, save_window, window_has_ratings
 
 from . import bp, roles
 from .qr import qr_links, qr_warning
 from .forms import DutyChangeForm, DutyEndForm, DutyStartForm, WindowForm
-from .manage import (delete_record, department_choices, form_status, hall_tz, matching,
-                     own_department, page_of, refused, render, require_change, save_form,
-                     search_arg)
+from .manage import (delete_record, department_choices, form_status, matching, page_of,
+                     refused, render, require_change, save_form, search_arg)
+from .scope import department_scope, hall_tz
 
 
 def window_filters() -> tuple[sa.Select, dict]:
@@ -28,9 +29,10 @@ def window_filters() -> tuple[sa.Select, dict]:
     their own department's only), ordered by code."""
     args = {"q": search_arg(), "hall": request.args.get("hall", type=int),
             "department": request.args.get("department", type=int)}
-    query = matching(sa.select(Window).order_by(Window.code), args["q"],
-                     Window.code, Window.name)
-    scope = own_department()
+    query = matching(sa.select(Window).order_by(Window.code)
+                     .options(joinedload(Window.hall), joinedload(Window.department)),
+                     args["q"], Window.code, Window.name)
+    scope = department_scope()
     if scope is not None:
         query = query.where(Window.department_id == scope)
     if args["hall"]:
@@ -42,8 +44,9 @@ def window_filters() -> tuple[sa.Select, dict]:
 
 def filter_choices():
     halls = db.session.scalars(sa.select(Hall).order_by(Hall.name)).all()
-    depts = sa.select(Department).join(Hall).order_by(Hall.name, Department.name)
-    scope = own_department()
+    depts = (sa.select(Department).join(Hall).options(contains_eager(Department.hall))
+             .order_by(Hall.name, Department.name))
+    scope = department_scope()
     if scope is not None:
         depts = depts.where(Department.id == scope)
     return halls, db.session.scalars(depts).all()
@@ -77,7 +80,6 @@ def window_edit(window_id: int | None = None):
         "窗口已保存", lambda _: url_for("admin.windows"))
     return done or render("admin/manage/form.html", form_status(form), form=form,
                           record=window, kind="window", title="窗口", code_locked=locked,
-                          deletable=window is not None and not window_in_use(window),
                           qr_links=qr_links(window) if window else [],
                           qr_warning=qr_warning(), back=url_for("admin.windows"))
 
@@ -108,7 +110,7 @@ def roster_window(code: str) -> Window:
     window = db.session.scalar(sa.select(Window).where(Window.code == code))
     if window is None:
         abort(404)
-    scope = own_department()
+    scope = department_scope()
     if scope is not None and window.department_id != scope:
         abort(403)
     return window
@@ -120,7 +122,7 @@ def staff_choices(window: Window) -> dict[str, list[tuple[int | str, str]]]:
     query = (sa.select(Staff).where(Staff.active).outerjoin(Department)
              .order_by(sa.case((Staff.department_id == window.department_id, 0), else_=1),
                        Department.name, Staff.staff_no))
-    scope = own_department()
+    scope = department_scope()
     if scope is not None:
         query = query.where(Staff.department_id == scope)
     busy = dict(db.session.execute(
@@ -185,7 +187,7 @@ def roster_change(code: str, form_class, prefix: str, act):
 def chosen_staff(form) -> Staff:
     """The clerk picked on a duty form (within the user's department)."""
     clerk = db.session.get(Staff, form.staff_id.data) if form.staff_id.data else None
-    scope = own_department()
+    scope = department_scope()
     if clerk is None or (scope is not None and clerk.department_id != scope):
         raise FieldError("staff_id", "请选择本部门的工作人员")
     return clerk

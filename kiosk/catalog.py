@@ -47,7 +47,8 @@ def save_service_item(item: ServiceItem | None, code: str, name: str,
 
 
 def delete_service_item(item: ServiceItem, actor: User | None) -> None:
-    """Delete an item no rating refers to; one in use is deactivated instead."""
+    """Delete an item no rating refers to (checked here, when the delete is posted:
+    ``rating.service_item_id`` has no index); one in use is refused."""
     if used(sa.select(Rating.id).where(Rating.service_item_id == item.id)):
         raise FieldError(None, "该事项已被评价引用，不能删除，请改为停用")
     audit.record(actor, "service_item.delete", "service_item", item.id,
@@ -57,13 +58,12 @@ def delete_service_item(item: ServiceItem, actor: User | None) -> None:
 
 
 def reason_in_use(code: str) -> bool:
-    """Whether any rating gave this reason (ratings keep their reasons as ``a;b;c``)."""
+    """Whether any rating gave this reason (ratings keep their reasons as ``a;b;c``).
+
+    A scan of the ratings (no index can answer it): asked only when a reason is being
+    retired, never to draw a page."""
     padded = sa.literal(";") + Rating.reasons + sa.literal(";")
     return used(sa.select(Rating.id).where(padded.contains(f";{code};", autoescape=True)))
-
-
-def reasons_in_use(codes: list[str]) -> set[str]:
-    return {code for code in codes if reason_in_use(code)}
 
 
 def save_reason(reason: ReasonCode | None, code: str, zh: str, en: str, sort_order: int,
@@ -89,6 +89,7 @@ def save_reason(reason: ReasonCode | None, code: str, zh: str, en: str, sort_ord
 
 
 def can_delete_reason(reason: ReasonCode) -> bool:
+    """Whether ``retire_reason`` would delete it (a scan: see ``reason_in_use``)."""
     return reason.code not in STANDARD_CODES and not reason_in_use(reason.code)
 
 

@@ -23,6 +23,15 @@ def to_local(stored: datetime, tz: ZoneInfo) -> datetime:
     return stored.replace(tzinfo=UTC).astimezone(tz)
 
 
+def format_local(moment: datetime | None, tz: ZoneInfo, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored naive-UTC timestamp as the hall reads it ("" for None); an aware one
+    is shown in the hall's zone too. The one way every page and export writes a time."""
+    if moment is None:
+        return ""
+    local = to_local(moment, tz) if moment.tzinfo is None else moment.astimezone(tz)
+    return local.strftime(fmt)
+
+
 def parse_timestamp(text: str, tz: ZoneInfo) -> datetime:
     """ISO 8601 text (``Z`` or an offset; none means hall time) as naive UTC.
 

@@ -19,7 +19,7 @@ from .db import db, utcnow
 from .fields import InputError
 from .glance import Scope
 from .models import Suggestion, User, Window
-from .privacy import mask_phone
+from .privacy import mask_phone, may_see_whole_phone
 from .scale import CHANNELS
 
 REPLY_MAX = 1000
@@ -164,27 +164,34 @@ def reopen(suggestion: Suggestion, user: User) -> bool:
     return True
 
 
-def shown_phone(phone: str | None, whole: bool) -> str | None:
-    """A phone as the reader may see it: whole, or masked (138****8000)."""
-    return phone if whole else mask_phone(phone)
+def reveal_phone(suggestion: Suggestion, user: User) -> str | None:
+    """The suggestion's number whole, for a role ``may_see_whole_phone`` allows;
+    every reveal goes to the audit log (never the number itself). Flushes. None when
+    it left no number; PermissionError for any other role."""
+    if not may_see_whole_phone(user.role):
+        raise PermissionError("only callers and admins may see a whole number")
+    if not suggestion.phone:
+        return None
+    audit.record(user, "phone.reveal", "suggestion", suggestion.id)
+    return suggestion.phone
 
 
 CSV_HEADER = ("编号", "提交时间", "窗口编号", "窗口名称", "部门", "意见内容", "联系电话",
               "渠道", "状态", "处理时间", "处理人", "处理说明")
 
 
-def csv_rows(suggestions: Iterable[Suggestion], tz: ZoneInfo,
-             whole_phones: bool) -> Iterable[tuple]:
-    """The export's rows (CSV_HEADER), times in hall time."""
+def csv_rows(suggestions: Iterable[Suggestion], tz: ZoneInfo) -> Iterable[tuple]:
+    """The export's rows (CSV_HEADER), times in hall time, phones masked for every
+    role: a file travels, and a reveal is one number on screen, logged."""
     def local(moment: datetime | None) -> str:
-        return clock.to_local(moment, tz).strftime("%Y-%m-%d %H:%M") if moment else ""
+        return clock.format_local(moment, tz)
 
     for s in suggestions:
         window = s.window
         channel = CHANNELS.get(s.channel or "")
         yield (s.id, local(s.created_at), window.code if window else "",
                window.name if window else "", window.department.name if window else "",
-               s.text, shown_phone(s.phone, whole_phones) or "",
+               s.text, mask_phone(s.phone) or "",
                channel.zh if channel else "", "已处理" if s.handled_at else "未处理",
                local(s.handled_at), s.handled_by.username if s.handled_by else "",
                s.reply if s.handled_at else "")

@@ -1,4 +1,5 @@
-"""Citizens' phone numbers: what we accept, and how everyone but callers sees them."""
+"""Citizens' phone numbers: what we accept, how they are shown (masked), and who may
+see one whole."""
 from __future__ import annotations
 
 import re
@@ -23,8 +24,20 @@ def normalize_phone(raw: str) -> str:
                      "or a landline (0 + area code + 7–8 digits)")
 
 
+# Roles that may have a number shown whole (PIPL: callers phone citizens back; admins
+# run the system). Even they see it masked until they ask, one number at a time.
+WHOLE_PHONE_ROLES = frozenset({"admin", "caller"})
+
+
+def may_see_whole_phone(role: str) -> bool:
+    """Whether a back-office ``role`` may reveal a number whole (each reveal logged)."""
+    return role in WHOLE_PHONE_ROLES
+
+
 def mask_phone(phone: str | None) -> str | None:
-    """``138****8000``: the form everyone but callers and admins sees."""
+    """``138****8000``: how every page, export and alert shows a number, for every
+    role. Whole only on an explicit, audited reveal by a role ``may_see_whole_phone``
+    allows, or in the operator's ``kiosk export-ratings --with-phone``."""
     if not phone:
         return phone
     if len(phone) <= 7:

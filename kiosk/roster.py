@@ -7,6 +7,11 @@ once, the duties of one window never overlap, a duty never ends before it began,
 nothing starts or ends in the future. 换岗 ends the current duty and starts the next at
 the same instant, so no tap falls between two clerks or onto both.
 
+A change may be back-dated (a clerk who started at 08:30 is put on the roster at
+09:30). Every change then re-attributes the window's ratings tapped since its moment
+by the same rule, and moves their counts in the live summary in the same flush, so
+the staff tables credit the clerk who really was at the window.
+
 Times are naive UTC (as stored); messages show them in the hall's time zone. Every
 function locks what it changes, writes the audit log and flushes; the caller commits.
 """
@@ -17,16 +22,19 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy.orm import joinedload
 
-from . import audit, clock
+from . import audit, clock, summary
 from .db import db
-from .models import Duty, Staff, User, Window
+from .imports import DutyRoster
+from .models import Duty, Rating, Staff, User, Window
 from .records import FieldError
 
 DUTY_FIELDS = ("window_id", "staff_id", "started_at", "ended_at")
 # A form's "now" may be a few seconds behind the server's; more than this ahead is a
 # mistake (a duty planned for later is not something the roster keeps).
 FUTURE_SLACK = timedelta(minutes=1)
+MOVE_CHUNK = 500  # rating ids per UPDATE when re-attributing
 
 
 @dataclass
@@ -50,6 +58,7 @@ def on_duty_now(windows: list[Window], now: datetime) -> list[OnDuty]:
         query = (sa.select(Duty).where(
             Duty.window_id.in_(ids), Duty.started_at <= now,
             sa.or_(Duty.ended_at.is_(None), Duty.ended_at > now))
+            .options(joinedload(Duty.staff))  # every page shows the clerk
             .order_by(Duty.started_at))
         for duty in db.session.scalars(query):
             duties[duty.window_id] = duty  # the latest started wins, as in duty_at
@@ -72,7 +81,9 @@ def start_duty(window: Window, staff: Staff, at: datetime, now: datetime, tz: Zo
     if clash is not None:
         raise FieldError("staff_id", f"该窗口{_since(clash, tz)}已有 {_who(clash.staff)} 在岗，"
                                      "请使用“换岗”，或先结束当前在岗")
-    return _begin(window, staff, at, actor, "duty.start")
+    duty = _begin(window, staff, at, actor, "duty.start")
+    reattribute(window, at, now, tz, actor)
+    return duty
 
 
 def end_duty(duty: Duty, at: datetime, now: datetime, tz: ZoneInfo,
@@ -89,6 +100,7 @@ def end_duty(duty: Duty, at: datetime, now: datetime, tz: ZoneInfo,
     duty.ended_at = at
     db.session.flush()
     audit.record(actor, "duty.end", "duty", duty.id, before, audit.snapshot(duty, DUTY_FIELDS))
+    reattribute(duty.window, at, now, tz, actor)
     return duty
 
 
@@ -114,7 +126,55 @@ def change_duty(window: Window, next_staff: Staff, at: datetime, now: datetime,
         db.session.flush()
         audit.record(actor, "duty.end", "duty", current.id, before,
                      audit.snapshot(current, DUTY_FIELDS))
-    return _begin(window, next_staff, at, actor, "duty.change" if current else "duty.start")
+    duty = _begin(window, next_staff, at, actor, "duty.change" if current else "duty.start")
+    reattribute(window, at, now, tz, actor)
+    return duty
+
+
+def reattribute(window: Window, since: datetime, now: datetime, tz: ZoneInfo,
+                actor: User | None) -> int:
+    """Give the window's ratings tapped in [``since``, ``now``) to the clerk the roster
+    now says was on duty at each tap (the rule of Window.duty_at, via DutyRoster),
+    moving their counts in the live summary in the same flush. Audited; returns how
+    many ratings moved. Nothing to do for a change made at the present moment."""
+    if since >= now:
+        return 0
+    db.session.flush()
+    duties = db.session.scalars(sa.select(Duty).where(
+        Duty.window_id == window.id, Duty.started_at < now,
+        sa.or_(Duty.ended_at.is_(None), Duty.ended_at > since)))
+    rule = DutyRoster(duties)
+    moves: dict[tuple[int | None, int | None], list[int]] = {}
+    for rating_id, created_at, staff_id in db.session.execute(
+            sa.select(Rating.id, Rating.created_at, Rating.staff_id).where(
+                Rating.window_id == window.id, Rating.created_at >= since,
+                Rating.created_at < now)):
+        on_duty = rule.staff_at(window.id, created_at)
+        if on_duty != staff_id:
+            moves.setdefault((staff_id, on_duty), []).append(rating_id)
+    delta = summary.Delta(tz)
+    moved = 0
+    for (old, new), ids in sorted(moves.items(), key=lambda m: (m[0][0] or 0, m[0][1] or 0)):
+        for i in range(0, len(ids), MOVE_CHUNK):
+            # Only rows still with the old clerk: a row changed meanwhile is not
+            # counted twice in the summary.
+            rows = db.session.execute(
+                sa.update(Rating)
+                .where(Rating.id.in_(ids[i:i + MOVE_CHUNK]),
+                       Rating.staff_id.is_(None) if old is None else Rating.staff_id == old)
+                .values(staff_id=new)
+                .returning(Rating.created_at, Rating.score, Rating.counted)
+                .execution_options(synchronize_session="fetch")).all()
+            moved += len(rows)
+            for created_at, score, counted in rows:
+                if counted:
+                    delta.add(created_at, window.id, old, score, -1)
+                    delta.add(created_at, window.id, new, score, 1)
+    summary.apply_in_session(db.session, delta)
+    if moved:
+        audit.record(actor, "rating.reattribute", "window", window.id, None,
+                     {"ratings": moved, "since": since, "until": now})
+    return moved
 
 
 # ---- the checks ----
@@ -176,7 +236,7 @@ def _who(staff: Staff) -> str:
 
 
 def _local(moment: datetime, tz: ZoneInfo) -> str:
-    return clock.to_local(moment, tz).strftime("%Y-%m-%d %H:%M")
+    return clock.format_local(moment, tz)
 
 
 def _since(duty: Duty, tz: ZoneInfo) -> str:

@@ -42,7 +42,8 @@ def save_staff(staff: Staff | None, staff_no: str, name: str, department_id: int
 
 
 def staff_in_use(staff: Staff) -> bool:
-    """Whether the clerk was ever on duty or rated (they then stay for good)."""
+    """Whether the clerk was ever on duty or rated (they then stay for good). No index
+    serves ``rating.staff_id``: asked only when a delete is posted, never for a page."""
     return used(sa.select(Duty.id).where(Duty.staff_id == staff.id),
                 sa.select(Rating.id).where(Rating.staff_id == staff.id))
 

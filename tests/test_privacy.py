@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from kiosk.privacy import mask_phone, normalize_phone
+from kiosk.models import ROLES
+from kiosk.privacy import mask_phone, may_see_whole_phone, normalize_phone
 
 
 @pytest.mark.parametrize("raw, clean", [
@@ -29,3 +30,8 @@ def test_mask():
     assert mask_phone("13800138000") == "138****8000"
     assert mask_phone("057188001234") == "057****1234"
     assert mask_phone(None) is None
+
+
+def test_only_callers_and_admins_may_see_a_whole_number():
+    assert [r for r in ROLES if may_see_whole_phone(r)] == ["admin", "caller"]
+    assert may_see_whole_phone("") is False

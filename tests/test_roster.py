@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from kiosk import roster
+from kiosk import clock, league, roster, summary
 from kiosk.clock import zone
 from kiosk.db import db, utcnow
 from kiosk.models import AuditEntry, Rating, Staff, Window
@@ -185,7 +185,100 @@ def test_the_overview_reads_who_is_on_duty_everywhere(app, hall):
         [("A01", "张丽"), ("A02", None)]
 
 
-# ---- the card endpoint the idle kiosk polls ----
+# ---- back-dated changes re-attribute the ratings tapped since ----
+
+def last_wednesday_noon() -> datetime:
+    """Wednesday 12:00 hall time of last week, as stored: a moment with hours on
+    either side in the same ISO week, and well within a rating's 30 days."""
+    today = (utcnow() + timedelta(hours=8)).date()
+    wednesday = today - timedelta(days=today.weekday() + 7 - 2)
+    return clock.to_utc(datetime.combine(wednesday, datetime.min.time()) + timedelta(hours=12),
+                        TZ)
+
+
+def rate(app, moment: datetime, score: int, now: datetime, window: str) -> int:
+    body = rating_body(window=window, score=score, created_at=moment.isoformat() + "Z")
+    return app.extensions["kiosk.intake"].accept(body, now=now).id
+
+
+def staff_of(*rating_ids: int) -> list[str | None]:
+    db.session.expire_all()
+    return [r.staff.staff_no if r.staff else None
+            for r in (db.session.get(Rating, i) for i in rating_ids)]
+
+
+def staff_league(moment: datetime) -> dict[str, dict]:
+    period = league.period_of("week", clock.to_local(moment, TZ).date())
+    table = league.league_table(db.session, period, TZ, by="staff")
+    return {row.code: row.as_dict("staff") for row in table.rows}
+
+
+def test_a_backdated_huangang_gives_the_ratings_since_to_the_clerk_who_was_there(app):
+    """At 12:00 the head records that 王芳 took over from 赵敏 at 11:00: the ratings
+    tapped since 11:00 are hers, in the ratings, the summary and the staff league."""
+    now = last_wednesday_noon()
+    c01 = make_window("C01", staff_no="S010", staff_name="赵敏",
+                      on_duty_since=now - timedelta(days=1))
+    wang = clerk("S002", "王芳")
+    before = rate(app, now - timedelta(minutes=90), 5, now, "C01")
+    bad = rate(app, now - timedelta(minutes=45), 1, now, "C01")
+    good = rate(app, now - timedelta(minutes=10), 4, now, "C01")
+    excluded = rate(app, now - timedelta(minutes=5), 3, now, "C01")
+    summary.set_counted(db.session, [excluded], False, TZ)
+    db.session.commit()
+    assert staff_of(before, bad, good, excluded) == ["S010"] * 4
+
+    roster.change_duty(c01, wang, now - timedelta(hours=1), now, TZ, None)
+    db.session.commit()
+    assert staff_of(before, bad, good, excluded) == ["S010", "S002", "S002", "S002"]
+    assert summary.stored(db.session) == summary.scan(db.session, TZ)
+    rows = staff_league(now)
+    assert (rows["S002"]["ratings"], rows["S002"]["level_1"], rows["S002"]["level_4"]) == \
+        (2, 1, 1)  # the excluded rating moved too, but is not counted
+    assert (rows["S010"]["ratings"], rows["S010"]["level_5"]) == (1, 1)
+    moved = db.session.scalar(sa.select(AuditEntry).where(
+        AuditEntry.action == "rating.reattribute"))
+    assert moved.target_type == "window" and moved.target_id == str(c01.id)
+    assert json.loads(moved.after)["ratings"] == 3
+
+
+def test_a_backdated_start_and_end_move_ratings_to_and_from_no_clerk(app):
+    now = last_wednesday_noon()
+    c02 = make_window("C02", name="临时窗口", staff_no=None)
+    li = clerk("S003", "李强")
+    early = rate(app, now - timedelta(minutes=50), 2, now, "C02")
+    late = rate(app, now - timedelta(minutes=20), 5, now, "C02")
+    assert staff_of(early, late) == [None, None]
+
+    duty = roster.start_duty(c02, li, now - timedelta(hours=1), now, TZ, None)
+    db.session.commit()
+    assert staff_of(early, late) == ["S003", "S003"]
+    assert summary.stored(db.session) == summary.scan(db.session, TZ)
+    assert staff_league(now)["S003"]["ratings"] == 2
+
+    roster.end_duty(duty, now - timedelta(minutes=30), now, TZ, None)
+    db.session.commit()
+    assert staff_of(early, late) == ["S003", None]
+    assert summary.stored(db.session) == summary.scan(db.session, TZ)
+    assert staff_league(now)["S003"]["ratings"] == 1
+    counts = [json.loads(e.after)["ratings"] for e in db.session.scalars(
+        sa.select(AuditEntry).where(AuditEntry.action == "rating.reattribute")
+        .order_by(AuditEntry.id))]
+    assert counts == [2, 1]
+
+
+def test_a_change_made_now_moves_nothing_and_logs_no_move(app, hall):
+    a01, _, _ = hall
+    now = utcnow()
+    tapped = rate(app, now - timedelta(minutes=5), 4, now, "A01")
+    roster.change_duty(a01, clerk("S002", "王芳"), now, now, TZ, None)
+    db.session.commit()
+    assert staff_of(tapped) == ["S001"]
+    assert not db.session.scalar(sa.select(AuditEntry).where(
+        AuditEntry.action == "rating.reattribute"))
+
+
+
 
 def page_version(client, code: str) -> str:
     html = client.get(f"/k/{code}").get_data(as_text=True)

@@ -165,3 +165,31 @@ def test_the_charts_of_the_week_are_shown_to_those_who_may_see_them(hall, login)
 def test_a_caller_gets_no_charts_they_could_not_open(hall, login):
     caller = login("caller").get("/admin/").get_data(as_text=True)
     assert 'class="chart"' not in caller
+
+
+def test_times_read_in_hall_time_on_every_page_that_shows_them(hall, login, app):
+    """One formatter (kiosk.clock.format_local, the ``hall_time`` filter) for them all:
+    a comment tapped 23 Nov 00:10 in the hall (22 Nov 16:10 UTC) reads 11-23 00:10."""
+    admin = login("admin")
+    comments = section(admin.get("/admin/").get_data(as_text=True), "本周最新留言")
+    assert "11-23 00:10" in comments and "11-22 16:10" not in comments
+    db.session.add(Suggestion(text="夜里留的建议", created_at=NOW - timedelta(hours=10)))
+    db.session.commit()
+    inbox = admin.get("/admin/suggestions").get_data(as_text=True)
+    assert "2026-11-25 00:00" in inbox  # 16:00 UTC the day before
+    users = admin.get("/admin/users").get_data(as_text=True)
+    created = clock.to_local(admin.user.created_at, TZ).strftime("%Y-%m-%d %H:%M")
+    assert created in users
+
+
+def test_a_department_head_without_a_department_sees_nothing_anywhere(hall, login):
+    """The one department scope (admin/scope.py) holds every page to no department."""
+    db.session.add(Suggestion(text="A01 的建议", window_id=db.session.query(Window)
+                              .filter_by(code="A01").one().id, created_at=NOW))
+    db.session.commit()
+    head = login("department")
+    assert "A01 的建议" not in head.get("/admin/suggestions").get_data(as_text=True)
+    for url in ("/admin/roster", "/admin/manage/staff"):
+        page = head.get(url).get_data(as_text=True)
+        assert "A01" not in page and "S001" not in page, url
+    assert "您的账号还没有关联部门" in head.get("/admin/manage").get_data(as_text=True)

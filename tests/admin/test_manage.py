@@ -4,6 +4,7 @@ audit log, search and paging, and every page looked at in Chromium."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -11,7 +12,8 @@ import sqlalchemy as sa
 
 from kiosk import staff_photos
 from kiosk.db import db, utcnow
-from kiosk.models import AuditEntry, Department, Duty, Hall, ReasonCode, ServiceItem, Staff, Window
+from kiosk.models import (AuditEntry, Department, Duty, Hall, Rating, ReasonCode, ServiceItem,
+                          Staff, Window)
 
 from ..helpers import csrf_token, make_window, rating_body
 
@@ -220,7 +222,7 @@ def test_a_reason_code_in_use_is_deactivated_never_deleted(app, client, login, h
     assert resp.status_code == 302
     assert "收费问题" in text(client.get("/k/A01"))
     listing = text(admin.get("/admin/manage/reasons"))
-    assert "已被评价使用" in listing
+    assert "标准原因" in listing.split("<code>attitude</code>")[1].split("</tr>")[0]
 
     # The code itself never changes, even if a form sends another.
     post_form(admin, "/admin/manage/reasons/attitude",
@@ -231,7 +233,7 @@ def test_a_reason_code_in_use_is_deactivated_never_deleted(app, client, login, h
     assert db.session.get(ReasonCode, "attitude").en == "Attitude of staff"
 
     edit = text(admin.get("/admin/manage/reasons/attitude"))
-    assert "停用原因" in edit and "删除原因" not in edit
+    assert "停用原因" in edit and "删除原因" not in edit  # a standard code stays
     post_form(admin, "/admin/manage/reasons/attitude/retire", {},
               page="/admin/manage/reasons/attitude")
     post_form(admin, "/admin/manage/reasons/fees/retire", {}, page="/admin/manage/reasons/fees")
@@ -241,6 +243,22 @@ def test_a_reason_code_in_use_is_deactivated_never_deleted(app, client, login, h
     kiosk = text(client.get("/k/A01"))
     assert "收费问题" not in kiosk and 'data-reason="attitude"' not in kiosk
     assert audit_actions()[-2:] == ["reason.deactivate", "reason.delete"]
+
+    # An added code a rating gave: offered for deletion, but only deactivated.
+    post_form(admin, "/admin/manage/reasons/new",
+              {"code": "parking", "zh": "停车难", "en": "Parking", "sort_order": "91",
+               "active": "y"})
+    a01 = db.session.scalar(sa.select(Window).where(Window.code == "A01"))
+    db.session.add(Rating(client_id="gave-parking", window_id=a01.id, score=2,
+                          channel="kiosk", reasons="waiting;parking", created_at=utcnow()))
+    db.session.commit()
+    assert "删除原因" in text(admin.get("/admin/manage/reasons/parking"))
+    resp = post_form(admin, "/admin/manage/reasons/parking/retire", {},
+                     page="/admin/manage/reasons/parking")
+    assert "已被评价使用（或为标准原因），已停用而不删除" in text(admin.get(resp.headers["Location"]))
+    db.session.expire_all()
+    assert db.session.get(ReasonCode, "parking").active is False
+    assert audit_actions()[-1] == "reason.deactivate"
 
 
 def test_a_clerk_on_duty_cannot_be_deactivated(login, hall):
@@ -420,15 +438,100 @@ def test_an_unused_window_and_clerk_are_deleted_a_used_one_stays(login, hall):
               page=f"/admin/manage/windows/{c09.id}")
     db.session.expire_all()
     assert db.session.get(Window, c09.id) is None
+    # A clerk with history: the delete is refused when posted, with the reason.
     zhang = db.session.scalar(sa.select(Staff).where(Staff.staff_no == "S001"))
     page = text(admin.get(f"/admin/manage/staff/{zhang.id}"))
-    assert "删除工作人员" not in page and "不能删除" in page
+    assert "已有在岗记录或评价的工作人员不能删除" in page
     resp = post_form(admin, f"/admin/manage/staff/{zhang.id}/delete", {},
                      page=f"/admin/manage/staff/{zhang.id}")
     assert resp.status_code == 302
+    assert "该工作人员已有在岗记录或评价，不能删除，请改为停用" in text(
+        admin.get(resp.headers["Location"]))
     db.session.expire_all()
     assert db.session.get(Staff, zhang.id) is not None
+    # Likewise a window with ratings, and a service item a rating refers to.
+    a01 = db.session.scalar(sa.select(Window).where(Window.code == "A01"))
+    resp = post_form(admin, f"/admin/manage/windows/{a01.id}/delete", {},
+                     page=f"/admin/manage/windows/{a01.id}")
+    assert "该窗口已有评价、在岗记录或建议，不能删除" in text(admin.get(resp.headers["Location"]))
     assert audit_actions() == ["window.create", "window.delete"]
+
+
+def test_a_service_item_a_rating_refers_to_is_not_deleted(login, hall):
+    admin = login("admin")
+    item = ServiceItem(code="330100-001", name="不动产登记")
+    db.session.add(item)
+    db.session.commit()
+    a01 = db.session.scalar(sa.select(Window).where(Window.code == "A01"))
+    db.session.add(Rating(client_id="rated-item-1", window_id=a01.id, score=4,
+                          channel="kiosk", service_item_id=item.id, created_at=utcnow()))
+    db.session.commit()
+    assert "删除事项" in text(admin.get(f"/admin/manage/items/{item.id}"))
+    resp = post_form(admin, f"/admin/manage/items/{item.id}/delete", {},
+                     page=f"/admin/manage/items/{item.id}")
+    assert "该事项已被评价引用，不能删除" in text(admin.get(resp.headers["Location"]))
+    db.session.expire_all()
+    assert db.session.get(ServiceItem, item.id) is not None
+
+
+# ---- what a page view costs ----
+
+class Statements:
+    """The SQL statements run while it is active (a cursor event on the app's engine)."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def _count(self, conn, cursor, statement, parameters, context, executemany):
+        self.seen.append(statement)
+
+    def __enter__(self):
+        sa.event.listen(db.engine, "before_cursor_execute", self._count)
+        return self
+
+    def __exit__(self, *exc):
+        sa.event.remove(db.engine, "before_cursor_execute", self._count)
+
+    def reading_ratings(self) -> list[str]:
+        return [s for s in self.seen if re.search(r"\bFROM rating\b", s)]
+
+
+def test_edit_pages_and_the_reason_list_do_not_scan_the_ratings(app, login, hall):
+    """Whether a record is in use is asked when it is deleted, not on every view:
+    rating.reasons, staff_id and service_item_id have no index to answer it."""
+    admin = login("admin")
+    item = ServiceItem(code="330100-001", name="不动产登记")
+    db.session.add(item)
+    db.session.commit()
+    app.extensions["kiosk.intake"].accept(rating_body(score=1, reasons=["attitude"]))
+    zhang = db.session.scalar(sa.select(Staff).where(Staff.staff_no == "S001"))
+    with Statements() as run:
+        for url in ("/admin/manage/reasons", "/admin/manage/reasons/attitude",
+                    "/admin/manage/reasons/waiting", f"/admin/manage/staff/{zhang.id}",
+                    f"/admin/manage/items/{item.id}"):
+            assert admin.get(url).status_code == 200, url
+    assert run.seen and run.reading_ratings() == []
+
+
+def test_the_window_list_and_roster_take_a_few_queries_however_many_windows(login, hall):
+    """No query per window or per clerk (N+1): 30 windows in 30 departments, each
+    with a clerk on duty, cost what 2 windows cost."""
+    admin = login("admin")
+
+    def cost(url: str) -> int:
+        admin.get(url)  # warm: the session user, templates
+        with Statements() as run:
+            assert admin.get(url).status_code == 200
+        return len(run.seen)
+
+    few = {url: cost(url) for url in ("/admin/manage/windows", "/admin/roster")}
+    for i in range(28):
+        make_window(f"N{i:02d}", name=f"窗口{i}", dept=f"部门{i:02d}", staff_no=f"N{i:03d}",
+                    staff_name=f"职员{i}")
+    for url, n in few.items():
+        page = text(admin.get(url))
+        assert "职员27" in page and "部门27" in page  # all 30 on the one page
+        assert cost(url) == n <= 12, (url, n, cost(url))
 
 
 def test_a_new_item_is_typed_into_an_editable_code_field(login, hall):
