@@ -6,8 +6,6 @@ for a minute.
 """
 from __future__ import annotations
 
-from dataclasses import replace
-
 from flask import Response, jsonify, request
 
 from kiosk import charts
@@ -63,13 +61,13 @@ def chart_trend():
 @bp.get("/charts/levels.png")
 @roles(*VIEWERS)
 def chart_levels():
-    """The levels given to each ranked window in ``week``, best ranked on top."""
+    """The levels given to each ranked window (``by=staff``: clerk) in ``week``, best
+    ranked on top: the rows of the league table above it."""
     try:
         scope, week = request_scope(), request_week()
     except ValueError as exc:
         return jsonify(error=str(exc)), 400
-    table = build(week, replace(scope, by="window"))
-    rows = leagues.level_counts(table)
+    rows = leagues.level_counts(build(week, scope))
     png = charts.cached_png(
         ("levels", [[label, sorted(counts.items())] for label, counts in rows]),
         lambda: charts.levels_png(rows))

@@ -5,6 +5,7 @@ summary). A department head sees only their own department's league.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from flask import (Response, current_app, jsonify, render_template, request,
@@ -93,11 +94,21 @@ def csv_response(table: leagues.League, stem: str) -> Response:
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
-def page_context(table: leagues.League, scope: Scope, endpoint: str) -> dict:
-    """What the league and assessment pages show around the table."""
+def trend_url(scope: Scope, week: leagues.Period, code: str) -> str:
+    """The league page of ``week`` with window ``code``'s satisfaction trend shown."""
+    return url_for("admin.league", **scope.args(week=week.label, window=code)) + "#trend"
+
+
+def page_context(table: leagues.League, scope: Scope, endpoint: str, **keep) -> dict:
+    """What the league and assessment pages show around the table; ``keep``: more
+    query arguments the previous / next links carry (the league's chosen window)."""
     today = leagues.hall_today(hall_tz())
     period = table.period
     later = period.next()
+    # A window's name in the table opens its trend: on the league, this week's page;
+    # from an assessment, the league of the period's last week (or this week).
+    week = period if period.kind == "week" else leagues.period_of(
+        "week", min(period.last, today))
     is_dept = current_user.role == "department"
     return {
         "table": table, "period": period, "scope": scope, "is_department": is_dept,
@@ -110,16 +121,28 @@ def page_context(table: leagues.League, scope: Scope, endpoint: str) -> dict:
         "halls": [] if is_dept else leagues.hall_choices(db.session),
         "departments": leagues.department_choices(db.session, scope.hall_id,
                                                   scope.department_id if is_dept else None),
-        "prev_url": url_for(endpoint, **scope.args(**{period.kind: period.previous().label})),
-        "next_url": (url_for(endpoint, **scope.args(**{period.kind: later.label}))
+        "prev_url": url_for(endpoint, **scope.args(**{period.kind: period.previous().label},
+                                                   **keep)),
+        "next_url": (url_for(endpoint, **scope.args(**{period.kind: later.label}, **keep))
                      if later.first <= today else None),
+        "window_url": lambda code: trend_url(scope, week, code),
         "url": lambda ep, **more: url_for(ep, **scope.args(**{period.kind: period.label},
                                                             **more)),
     }
 
 
+# The messages of kiosk/league.py and request_scope read "中文 (English)": JSON keeps
+# both, a page shows the Chinese.
+ENGLISH_TAIL = re.compile(r"\s+\([^()]*\)\s*$")
+
+
+def chinese_part(message: str) -> str:
+    """``"2026 年只有 53 周，没有第 99 周 (2026-W99: ...)"`` without the English."""
+    return ENGLISH_TAIL.sub("", message) or message
+
+
 def bad_page(template: str, exc: ValueError, endpoint: str):
-    return render_template(template, error=str(exc), table=None,
+    return render_template(template, error=chinese_part(str(exc)), table=None,
                            back_url=url_for(endpoint)), 400
 
 
@@ -138,9 +161,11 @@ def league():
         hall_id = leagues.department_hall(db.session, scope.department_id)
     windows = leagues.window_choices(db.session, hall_id, scope.department_id)
     chosen = request.args.get("window") or ""
-    return render_template("admin/league.html", windows=windows,
-                           chosen_window=chosen if chosen in {w.code for w in windows} else "",
-                           **page_context(table, scope, "admin.league"))
+    if chosen not in {w.code for w in windows}:
+        chosen = ""
+    return render_template("admin/league.html", windows=windows, chosen_window=chosen,
+                           **page_context(table, scope, "admin.league",
+                                          window=chosen or None))
 
 
 @bp.get("/league.json")

@@ -90,14 +90,13 @@ def department_choices(scope: int | None = None, none_label: str | None = None):
     query = sa.select(Department).join(Hall).order_by(Hall.name, Department.name)
     if scope is not None:
         query = query.where(Department.id == scope)
-    groups: dict[str, list[tuple[int | str, str]]] = {}
-    if none_label:
-        groups[""] = [("", none_label)]
+    halls: dict[str, list[tuple[int | str, str]]] = {}
     for dept in db.session.scalars(query):
-        groups.setdefault(dept.hall.name, []).append((dept.id, dept.name))
-    if len(groups) == 1 and not none_label:
-        return next(iter(groups.values()))
-    return groups
+        halls.setdefault(dept.hall.name, []).append((dept.id, dept.name))
+    first: list[tuple[int | str, str]] = [("", none_label)] if none_label else []
+    if len(halls) <= 1:  # one hall: a plain list, the placeholder on top
+        return first + next(iter(halls.values()), [])
+    return {"": first, **halls} if first else halls
 
 
 # ---- forms ----

@@ -32,10 +32,10 @@ def _day(name: str, errors: list[str]) -> date | None:
         return None
 
 
-def parse_filter() -> tuple[inbox.InboxFilter, list[str]]:
+def parse_filter(default_status: str = "all") -> tuple[inbox.InboxFilter, list[str]]:
     """The inbox filter of the query string, and what was wrong with it."""
     errors: list[str] = []
-    status = request.args.get("status", "all")
+    status = request.args.get("status", default_status)
     first, last = _day("from", errors), _day("to", errors)
     if first and last and first > last:
         errors.append("开始日期晚于结束日期")
@@ -54,7 +54,8 @@ def _list_args() -> dict[str, str]:
 @bp.get("/suggestions")
 @roles(*INBOX_ROLES)
 def suggestions():
-    flt, errors = parse_filter()
+    # The inbox opens on what still needs doing; 全部 and 已处理 are one choice away.
+    flt, errors = parse_filter(default_status="open")
     scope = glance_scope()
     page = inbox.find(scope, flt, hall_tz(), request.args.get("page", 1, type=int))
     windows = league.window_choices(db.session, department_id=scope.department_id)

@@ -93,7 +93,8 @@ def _edit_page(user: User, form: EditUserForm | None = None,
     status = 400 if form.errors or reset.errors else 200
     return render_template("admin/users_edit.html", user=user, form=form, reset=reset,
                            history=history, locked=accounts.is_locked(user),
-                           action_label=audit.action_label), status
+                           action_label=audit.action_label,
+                           actor=audit.actor_label), status
 
 
 @bp.route("/users/<int:user_id>", methods=["GET", "POST"])

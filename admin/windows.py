@@ -62,7 +62,7 @@ def windows():
     halls, depts = filter_choices()
     return render("admin/manage/windows.html", pages=pages, args=args, q=args["q"],
                   on_duty=roster.on_duty_now(pages.items, utcnow()), halls=halls,
-                  departments=depts)
+                  departments=depts, qr_warning=qr_warning())
 
 
 @bp.route("/manage/windows/new", methods=["GET", "POST"], endpoint="window_new")
@@ -70,8 +70,10 @@ def windows():
 def window_edit(window_id: int | None = None):
     window = db.get_or_404(Window, window_id) if window_id else None
     form = WindowForm(obj=window)
-    form.department_id.choices = department_choices()
-    if not form.department_id.choices:
+    # A new window names its department on purpose, not by the list's first entry.
+    form.department_id.choices = department_choices(
+        none_label="请选择部门" if window is None else None)
+    if db.session.scalar(sa.select(Department.id).limit(1)) is None:
         flash("请先添加大厅和部门", "error")
     locked = window is not None and window_has_ratings(window.id)
     done = save_form(
@@ -116,9 +118,11 @@ def roster_window(code: str) -> Window:
     return window
 
 
-def staff_choices(window: Window) -> dict[str, list[tuple[int | str, str]]]:
+def staff_choices(window: Window, relieving: Staff | None = None) -> dict[str, list[tuple]]:
     """Active clerks for a duty form, the window's department first; a clerk on duty
-    elsewhere says where (the roster refuses them until that duty ends)."""
+    elsewhere says where (the roster refuses them until that duty ends). For 换岗
+    (``relieving`` is the clerk on duty here) that clerk is left out and clerks on duty
+    elsewhere are offered disabled."""
     query = (sa.select(Staff).where(Staff.active).outerjoin(Department)
              .order_by(sa.case((Staff.department_id == window.department_id, 0), else_=1),
                        Department.name, Staff.staff_no))
@@ -128,27 +132,33 @@ def staff_choices(window: Window) -> dict[str, list[tuple[int | str, str]]]:
     busy = dict(db.session.execute(
         sa.select(Duty.staff_id, Window.code).join(Window, Duty.window_id == Window.id)
         .where(Duty.ended_at.is_(None))).all())
-    groups: dict[str, list[tuple[int | str, str]]] = {"": [("", "请选择…")]}
+    groups: dict[str, list[tuple]] = {"": [("", "请选择…")]}
     for clerk in db.session.scalars(query):
-        label = f"{clerk.name}（{clerk.staff_no}）"
+        if relieving is not None and clerk.id == relieving.id:
+            continue
+        choice: tuple = (clerk.id, f"{clerk.name}（{clerk.staff_no}）")
         if clerk.id in busy:
-            label += f" · 正在 {busy[clerk.id]} 在岗"
+            choice = (clerk.id, f"{choice[1]} · 正在 {busy[clerk.id]} 在岗")
+            if relieving is not None:
+                choice += ({"disabled": True},)
         dept = clerk.department.name if clerk.department else "未分部门"
-        groups.setdefault(dept, []).append((clerk.id, label))
+        groups.setdefault(dept, []).append(choice)
     return groups
 
 
 def roster_page(window: Window, start: DutyStartForm | None = None,
                 change: DutyChangeForm | None = None, end: DutyEndForm | None = None):
     now = utcnow()
-    choices = staff_choices(window)
+    current = roster.current_duty(window, now)
     start = start or DutyStartForm(formdata=None, prefix="start")
     change = change or DutyChangeForm(formdata=None, prefix="change")
     end = end or DutyEndForm(formdata=None, prefix="end")
-    start.staff_id.choices = change.staff_id.choices = choices
+    start.staff_id.choices = staff_choices(window)
+    change.staff_id.choices = (staff_choices(window, relieving=current.staff)
+                               if current is not None else start.staff_id.choices)
     status = 400 if start.errors or change.errors or end.errors else 200
     return render("admin/manage/roster_window.html", status, window=window,
-                  current=roster.current_duty(window, now), now=now,
+                  current=current, now=now,
                   pages=page_of(roster.history(window)), start=start, change=change,
                   end=end, tz_name=hall_tz().key)
 

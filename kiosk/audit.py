@@ -12,25 +12,61 @@ import sqlalchemy as sa
 from flask_sqlalchemy.pagination import Pagination
 
 from .db import db, utcnow
-from .models import AuditEntry, User
+from .models import (AuditEntry, Department, Duty, Hall, ReasonCode, ServiceItem, Staff,
+                     User, Window)
 
-# What the audit page calls an action; an action not named here is read as
-# "<thing><verb>" from TARGET_LABELS and VERB_LABELS, or shown as its code.
+# What the audit page calls each action: every action the code records is named here
+# (tests/test_audit.py reads the source to make sure); an unknown one shows its code.
 ACTION_LABELS = {
     "auth.login": "登录",
+    "auth.logout": "退出登录",
     "auth.login_failed": "登录失败",
     "auth.locked": "账号锁定",
+    "user.create": "新建用户",
+    "user.update": "修改用户",
     "user.password_change": "修改本人密码",
     "user.password_reset": "重置密码",
     "user.unlock": "解除锁定",
+    "hall.create": "新建大厅",
+    "hall.update": "修改大厅",
+    "hall.delete": "删除大厅",
+    "department.create": "新建部门",
+    "department.update": "修改部门",
+    "department.delete": "删除部门",
+    "window.create": "新建窗口",
+    "window.update": "修改窗口",
+    "window.delete": "删除窗口",
+    "staff.create": "新建工作人员",
+    "staff.update": "修改工作人员",
+    "staff.delete": "删除工作人员",
+    "staff.photo": "更换照片",
+    "staff.photo_delete": "删除照片",
+    "duty.start": "开始在岗",
+    "duty.end": "结束在岗",
+    "duty.change": "换岗",
+    "rating.reattribute": "评价改归属",
+    "service_item.create": "新建服务事项",
+    "service_item.update": "修改服务事项",
+    "service_item.delete": "删除服务事项",
+    "reason.create": "新建差评原因",
+    "reason.update": "修改差评原因",
+    "reason.delete": "删除差评原因",
+    "reason.deactivate": "停用差评原因",
+    "suggestion.handle": "处理意见建议",
+    "suggestion.reopen": "重新打开意见建议",
+    "phone.reveal": "查看完整号码",
 }
 TARGET_LABELS = {
-    "user": "用户", "hall": "大厅", "department": "股室", "window": "窗口", "staff": "工作人员",
-    "duty": "挂牌", "service_item": "服务事项", "reason": "差评原因", "suggestion": "意见建议",
-    "rating": "评价", "followup": "回访", "setting": "设置",
+    "user": "用户", "hall": "大厅", "department": "部门", "window": "窗口", "staff": "工作人员",
+    "duty": "在岗记录", "service_item": "服务事项", "reason": "差评原因",
+    "suggestion": "意见建议", "rating": "评价", "followup": "回访", "setting": "设置",
 }
-VERB_LABELS = {"create": "新建", "update": "修改", "delete": "删除", "deactivate": "停用",
-               "activate": "启用", "handle": "处理", "exclude": "剔除", "reinstate": "恢复"}
+# Who acted when nobody was signed in and no name was tried: the server's command line.
+SYSTEM = "(system)"
+SYSTEM_LABEL = "命令行"
+# Logged fields that hold another record's id, and the kind of record they point at.
+REFERENCES = {"window_id": "window", "staff_id": "staff", "department_id": "department",
+              "hall_id": "hall", "handled_by_id": "user"}
 
 
 def snapshot(obj: Any, fields: Iterable[str]) -> dict[str, Any]:
@@ -68,7 +104,7 @@ def record(user: User | None, action: str, target_type: str | None = None,
         after = {k: after[k] for k in changed}
     entry = AuditEntry(
         at=utcnow(), user_id=user.id if user else None,
-        username=(user.username if user else (username or "(system)"))[:64], action=action,
+        username=(user.username if user else (username or SYSTEM))[:64], action=action,
         target_type=target_type, target_id=None if target_id is None else str(target_id),
         before=_json(before), after=_json(after))
     db.session.add(entry)
@@ -77,13 +113,14 @@ def record(user: User | None, action: str, target_type: str | None = None,
 
 
 def action_label(action: str) -> str:
-    """The audit page's name for an action code."""
-    if action in ACTION_LABELS:
-        return ACTION_LABELS[action]
-    thing, _, verb = action.partition(".")
-    if thing in TARGET_LABELS and verb in VERB_LABELS:
-        return TARGET_LABELS[thing] + VERB_LABELS[verb]
-    return action
+    """The audit page's name for an action code (the code itself when unnamed)."""
+    return ACTION_LABELS.get(action, action)
+
+
+def actor_label(entry: AuditEntry) -> str:
+    """Who acted, as the audit page says it: the user name, or 命令行 for a change made
+    on the server's command line."""
+    return SYSTEM_LABEL if entry.user_id is None and entry.username == SYSTEM else entry.username
 
 
 @dataclass(frozen=True)
@@ -138,3 +175,56 @@ def target_types() -> list[str]:
     return list(db.session.scalars(
         sa.select(AuditEntry.target_type).where(AuditEntry.target_type.is_not(None))
         .distinct().order_by(AuditEntry.target_type)))
+
+
+def _named(kind: str, ids: set[str]) -> dict[str, str]:
+    """Display names of the ``kind`` records with these ids (absent: deleted since)."""
+    if kind == "reason":
+        return dict(db.session.execute(
+            sa.select(ReasonCode.code, ReasonCode.zh).where(ReasonCode.code.in_(ids))).all())
+    numbers = [int(i) for i in ids if i.isdigit()]
+    if not numbers:
+        return {}
+    if kind == "window":
+        rows = db.session.execute(sa.select(Window.id, Window.code + " " + Window.name)
+                                  .where(Window.id.in_(numbers)))
+    elif kind == "staff":
+        rows = db.session.execute(sa.select(Staff.id, Staff.name, Staff.staff_no)
+                                  .where(Staff.id.in_(numbers)))
+        rows = [(i, f"{name}（{no}）") for i, name, no in rows]
+    elif kind == "department":
+        rows = db.session.execute(sa.select(Department.id, Department.name)
+                                  .where(Department.id.in_(numbers)))
+    elif kind == "hall":
+        rows = db.session.execute(sa.select(Hall.id, Hall.name).where(Hall.id.in_(numbers)))
+    elif kind == "user":
+        rows = db.session.execute(sa.select(User.id, User.username).where(User.id.in_(numbers)))
+    elif kind == "service_item":
+        rows = db.session.execute(
+            sa.select(ServiceItem.id, ServiceItem.code + " " + ServiceItem.name)
+            .where(ServiceItem.id.in_(numbers)))
+    elif kind == "duty":
+        rows = db.session.execute(
+            sa.select(Duty.id, Window.code, Staff.name).join(Window, Duty.window_id == Window.id)
+            .join(Staff, Duty.staff_id == Staff.id).where(Duty.id.in_(numbers)))
+        rows = [(i, f"{code} · {name}") for i, code, name in rows]
+    else:
+        return {}
+    return {str(i): name for i, name in rows}
+
+
+def names(entries: Iterable[AuditEntry]) -> dict[tuple[str, str], str]:
+    """What the records an audit page shows are called now, by (kind, id): the entries'
+    targets and the ids their logged fields hold (``REFERENCES``), looked up with one
+    query per kind. The log itself keeps the ids as they were."""
+    wanted: dict[str, set[str]] = {}
+    for entry in entries:
+        if entry.target_type and entry.target_id:
+            wanted.setdefault(entry.target_type, set()).add(entry.target_id)
+        for change in changes(entry):
+            kind = REFERENCES.get(change.field)
+            for value in (change.before, change.after):
+                if kind and isinstance(value, int) and not isinstance(value, bool):
+                    wanted.setdefault(kind, set()).add(str(value))
+    return {(kind, i): name for kind, ids in wanted.items()
+            for i, name in _named(kind, ids).items()}

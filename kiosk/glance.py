@@ -104,6 +104,25 @@ def totals_between(session, first: date, last: date, scope: Scope = Scope()) -> 
     return Totals({score: int(n) for score, n in session.execute(query) if n})
 
 
+def totals_until(session, first: date, moment: datetime, tz: ZoneInfo,
+                 scope: Scope = Scope()) -> Totals:
+    """The counted ratings from the start of the hall-time day ``first`` up to
+    ``moment`` (naive UTC, exclusive): the whole days from the summary, and the day
+    ``moment`` falls in counted from the ratings (one bounded query, at most a day)."""
+    day = hall_today(tz, moment)
+    counts: Counter[int] = Counter()
+    if day > first:
+        counts.update(totals_between(session, first, day - timedelta(days=1), scope).counts)
+    start = clock.day_start_utc(max(day, first), tz)
+    if start < moment:
+        counts.update({score: int(n) for score, n in session.execute(
+            sa.select(Rating.score, sa.func.count())
+            .where(Rating.counted, Rating.created_at >= start, Rating.created_at < moment,
+                   *scope.where(Rating.window_id))
+            .group_by(Rating.score))})
+    return Totals(dict(counts))
+
+
 @dataclass(frozen=True)
 class Change:
     """A figure this week next to last week's."""
@@ -184,15 +203,17 @@ def newest_comments(session, start: datetime, end: datetime, tz: ZoneInfo,
 
 @dataclass(frozen=True)
 class WeekGlance:
-    """This week so far (ISO week in hall time) next to the same days of last week
-    (Monday to the same weekday), so a Monday morning is not set against a whole week."""
+    """This week so far (ISO week in hall time) next to last week up to the same
+    moment (Monday 00:00 to now − 7 days), so 11:00 on a Monday is set against last
+    Monday until 11:00, not a whole week nor a whole Monday."""
 
     monday: date
     today: date
     this_week: Totals
-    last_week: Totals  # the same days of last week
+    last_week: Totals  # last week up to the same moment
     reasons: list[ReasonCount]
     comments: list[Comment]
+    last_week_until: datetime | None = None  # hall time: where last week's count stops
 
     @property
     def label(self) -> str:
@@ -218,7 +239,8 @@ def week_glance(session, now: datetime, tz: ZoneInfo, scope: Scope = Scope()) ->
     return WeekGlance(
         monday=monday, today=today,
         this_week=totals(session, "w", monday, scope),
-        last_week=totals_between(session, monday - timedelta(weeks=1),
-                                 today - timedelta(weeks=1), scope),
+        last_week=totals_until(session, monday - timedelta(weeks=1),
+                               now - timedelta(weeks=1), tz, scope),
         reasons=top_reasons(session, start, end, scope),
-        comments=newest_comments(session, start, end, tz, scope))
+        comments=newest_comments(session, start, end, tz, scope),
+        last_week_until=clock.to_local(now - timedelta(weeks=1), tz))

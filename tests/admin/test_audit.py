@@ -1,12 +1,16 @@
 """The audit log page (admin/audit.py) and what kiosk/audit.py keeps."""
 from __future__ import annotations
 
+import ast
 import re
 from datetime import datetime
+from pathlib import Path
 
-from kiosk import audit
-from kiosk.db import db
-from kiosk.models import AuditEntry
+import sqlalchemy as sa
+
+from kiosk import audit, clock
+from kiosk.db import db, utcnow
+from kiosk.models import AuditEntry, Staff
 
 from ..helpers import make_user, sign_in
 
@@ -39,7 +43,7 @@ def test_entries_are_newest_first_with_before_and_after_readable(login):
     assert "<del>回访员</del> → <ins>督查</ins>" in first
     assert "<del>是</del> → <ins>否</ins>" in first
     assert "<del>综合受理</del> → <ins>综合受理一号</ins>" in second
-    assert "用户修改" in first and "窗口修改" in second
+    assert "修改用户" in first and "修改窗口" in second
 
 
 def test_a_creation_shows_only_the_new_values(login):
@@ -115,3 +119,122 @@ def test_the_log_itself_records_nothing_on_reading(login):
 def test_a_change_that_changed_nothing_is_not_logged(app):
     assert audit.record(None, "window.update", "window", 1, {"name": "a"},
                         {"name": "a"}) is None
+
+
+# -- labels and names ------------------------------------------------------------------
+
+SOURCE = Path(__file__).resolve().parents[2]
+
+
+def _strings(node: ast.AST) -> list[str] | None:
+    """The string constants an action argument can be (both sides of ``a if c else b``);
+    None when it is built some other way (an f-string, a call)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return [node.value]
+    if isinstance(node, ast.IfExp):
+        body, orelse = _strings(node.body), _strings(node.orelse)
+        return None if body is None or orelse is None else body + orelse
+    return None
+
+
+def _argument(call: ast.Call, position: int, name: str) -> ast.AST | None:
+    if len(call.args) > position:
+        return call.args[position]
+    return next((k.value for k in call.keywords if k.arg == name), None)
+
+
+def recorded_actions() -> tuple[set[str], list[str]]:
+    """Every action code passed to ``audit.record`` in kiosk/ and admin/, following an
+    action handed in as a parameter (``_begin(..., "duty.start")``) to the calls of its
+    function; and the calls whose action could not be read."""
+    found: set[str] = set()
+    unread: list[str] = []
+    for path in sorted([*SOURCE.glob("kiosk/**/*.py"), *SOURCE.glob("admin/**/*.py")]):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        functions = [f for f in ast.walk(tree) if isinstance(f, ast.FunctionDef)]
+        calls = [c for c in ast.walk(tree) if isinstance(c, ast.Call)]
+        for function in functions:
+            params = [a.arg for a in function.args.args]
+            for call in ast.walk(function):
+                if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+                        and call.func.attr == "record"
+                        and isinstance(call.func.value, ast.Name)
+                        and call.func.value.id == "audit"):
+                    continue
+                action = _argument(call, 1, "action")
+                where = f"{path.relative_to(SOURCE)}:{call.lineno}"
+                if isinstance(action, ast.Name) and action.id in params:
+                    position = params.index(action.id)
+                    passed = [_argument(c, position, action.id) for c in calls
+                              if isinstance(c.func, ast.Name) and c.func.id == function.name]
+                    values = [_strings(p) if p is not None else None for p in passed]
+                    if not values or None in values:
+                        unread.append(where)
+                    for value in values:
+                        found.update(value or [])
+                elif (values := _strings(action)) is not None:
+                    found.update(values)
+                else:
+                    unread.append(where)
+    return found, unread
+
+
+def test_every_action_the_code_records_has_a_chinese_label():
+    found, unread = recorded_actions()
+    assert not unread, f"audit.record with an action the test cannot read: {unread}"
+    # The scan finds the actions it must (so an empty scan cannot pass).
+    assert {"duty.start", "duty.end", "duty.change", "staff.photo", "phone.reveal",
+            "rating.reattribute", "hall.create", "hall.update", "auth.logout",
+            "suggestion.handle", "user.unlock"} <= found
+    missing = sorted(found - set(audit.ACTION_LABELS))
+    assert not missing, f"actions without a label in kiosk/audit.py ACTION_LABELS: {missing}"
+    assert audit.ACTION_LABELS["phone.reveal"] == "查看完整号码"
+    assert audit.ACTION_LABELS["rating.reattribute"] == "评价改归属"
+
+
+def test_ids_in_the_log_read_as_names(app, login):
+    from kiosk import roster
+    from kiosk.windows import save_window
+
+    from ..helpers import make_window
+
+    boss = login("admin")
+    window = make_window("A01", name="综合受理窗口", dept="政务服务中心", staff_no=None)
+    other = make_window("B01", name="企业开办窗口", dept="市场监督管理局", staff_no=None)
+    clerk = Staff(staff_no="S009", name="陈静", department_id=window.department_id)
+    db.session.add(clerk)
+    db.session.flush()
+    now = utcnow()
+    roster.start_duty(window, clerk, now, now, clock.zone("Asia/Shanghai"), boss.user)
+    save_window(window, "A01", "综合受理窗口", other.department_id, True, boss.user)
+    db.session.commit()
+    page = boss.get("/admin/audit?action=duty.start").get_data(as_text=True)
+    [row] = rows(page)
+    assert "开始在岗" in row and "duty.start" in row
+    assert f"<ins>A01 综合受理窗口 #{window.id}</ins>" in row
+    assert f"<ins>陈静（S009） #{clerk.id}</ins>" in row
+    assert "A01 · 陈静" in row  # the duty itself
+    [moved] = rows(boss.get("/admin/audit?action=window.update").get_data(as_text=True))
+    assert "<del>政务服务中心 #" in moved and "<ins>市场监督管理局 #" in moved
+    assert f"窗口 #{window.id}</a><br><span class=\"target-name\">A01 综合受理窗口" in moved
+    # The log keeps the ids as they were.
+    entry = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "duty.start")).one()
+    assert f'"window_id": {window.id}' in entry.after
+
+
+def test_a_change_made_on_the_command_line_says_so(app, runner, login, monkeypatch):
+    import admin.auth
+
+    monkeypatch.setattr(admin.auth, "pause", lambda seconds: None)
+    result = runner.invoke(args=["create-user", "wang", "--role", "caller",
+                                 "--password", "correct horse battery"])
+    assert result.exit_code == 0, result.output
+    make_user("li", "caller")
+    sign_in(app.test_client(), "li", "wrong password")
+    boss = login("admin")
+    page = boss.get("/admin/audit").get_data(as_text=True)
+    [created] = [r for r in rows(page) if "user.create" in r]
+    assert ">命令行</a>" in created and "(system)" not in created and "未登录" not in created
+    [failed] = [r for r in rows(page) if "auth.login_failed" in r]
+    assert ">li</a> <span class=\"muted small\">未登录</span>" in failed
+    assert len(rows(boss.get("/admin/audit?user=命令行").get_data(as_text=True))) == 1

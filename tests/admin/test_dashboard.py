@@ -1,12 +1,12 @@
-"""The dashboard (/admin/): this week at a glance, next to the same days of last week."""
+"""The dashboard (/admin/): this week at a glance, next to last week up to the same moment."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 
-from kiosk import clock
+from kiosk import clock, glance, summary
 from kiosk.db import db
 from kiosk.models import Suggestion, Window
 
@@ -60,16 +60,80 @@ def section(html: str, title: str) -> str:
     return html[start:end]
 
 
-def test_this_week_next_to_the_same_days_of_last_week(hall, login):
+def test_this_week_next_to_last_week_up_to_the_same_moment(hall, login):
     html = login("supervisor").get("/admin/").get_data(as_text=True)
     assert "2026-W48" in html and "11月23日—11月29日" in html
     figures = stats(html)
-    # This week: 5, 5, 4, 1, 2. Last week Monday–Wednesday: 5, 1.
-    assert figures["评价数"] == ("5", "较上周同期 ↑ 3 条")
-    assert figures["满意度"] == ("60.0", "较上周同期 ↑ 10.0")
-    assert figures["好评率"] == ("60.0%", "较上周同期 ↑ 10.0 个百分点")
-    assert figures["差评数"] == ("2", "较上周同期 ↑ 1 条")
-    assert 'class="down">较上周同期 ↑ 1 条' in html  # more bad ratings reads as worse
+    # This week: 5, 5, 4, 1, 2. Last week up to Wednesday 10:00: only the 5 of Tuesday
+    # (Wednesday's 1 came at 15:00, later in the day than now).
+    assert figures["评价数"] == ("5", "较上周同期 ↑ 4 条")
+    assert figures["满意度"] == ("60.0", "较上周同期 ↓ 40.0")
+    assert figures["好评率"] == ("60.0%", "较上周同期 ↓ 40.0 个百分点")
+    assert figures["差评数"] == ("2", "较上周同期 ↑ 2 条")
+    assert 'class="down">较上周同期 ↑ 2 条' in html  # more bad ratings reads as worse
+    assert "上周一 00:00 至上周三 10:00" in html  # the page says what it compares with
+
+
+MONDAY = datetime(2026, 11, 30, 2, 58)  # Monday 30 November 2026, 10:58 in the hall
+
+
+@pytest.fixture
+def monday_morning(app, monkeypatch):
+    """Monday 10:58: this week has four ratings; last Monday had some before 10:58,
+    some after, and one excluded."""
+    monkeypatch.setattr("admin.dashboard.utcnow", lambda: MONDAY)
+    since = MONDAY - timedelta(days=60)
+    make_window("A01", dept="政务服务中心", staff_no="S001", on_duty_since=since)
+    make_window("B01", name="企业开办窗口", dept="市场监督管理局", staff_no="S002",
+                on_duty_since=since)
+    intake = app.extensions["kiosk.intake"]
+
+    def tap(window: str, score: int, local: str) -> int:
+        body = rating_body(window=window, score=score)
+        body["created_at"] = datetime.fromisoformat(local).replace(tzinfo=TZ).isoformat()
+        return intake.accept(body, now=MONDAY).id
+
+    for window, score, at in (("A01", 5, "08:30"), ("A01", 4, "09:10"), ("A01", 5, "10:00"),
+                              ("B01", 2, "10:30")):
+        tap(window, score, f"2026-11-30 {at}")
+    tap("A01", 1, "2026-11-22 23:00")  # the Sunday before last week
+    for window, score, at in (("A01", 5, "09:00"), ("A01", 1, "10:00"), ("B01", 5, "10:57"),
+                              ("A01", 1, "10:59"), ("A01", 1, "15:00")):
+        tap(window, score, f"2026-11-23 {at}")
+    excluded = tap("A01", 1, "2026-11-23 09:30")
+    tap("A01", 1, "2026-11-24 09:00")
+    summary.set_counted(db.session, [excluded], False, TZ)
+    db.session.commit()
+
+
+def test_monday_morning_is_set_against_last_monday_until_the_same_minute(monday_morning,
+                                                                       login):
+    """At 10:58 on Monday, not against the whole of last Monday (which read as a false
+    drop of ratings): last Monday until 10:58 had 5, 1, 5 (the 1 at 09:30 excluded)."""
+    figures = stats(login("supervisor").get("/admin/").get_data(as_text=True))
+    assert figures["评价数"] == ("4", "较上周同期 ↑ 1 条")  # not ↓ 2 against all of Monday
+    assert figures["满意度"] == ("75.0", "较上周同期 ↑ 8.3")
+    assert figures["好评率"] == ("75.0%", "较上周同期 ↑ 8.3 个百分点")
+    assert figures["差评数"] == ("1", "与上周同期持平")
+
+
+def test_a_department_head_compares_their_own_last_monday_morning(monday_morning, login):
+    figures = stats(login("department", "市场监督管理局").get("/admin/").get_data(as_text=True))
+    assert figures["评价数"] == ("1", "与上周同期持平")
+    assert figures["满意度"] == ("25.0", "较上周同期 ↓ 75.0")
+
+
+def test_on_a_later_day_whole_days_come_from_the_summary_and_today_from_the_ratings(
+        monday_morning, app):
+    monday = date(2026, 11, 23)
+    # Last Tuesday 08:58: all of last Monday (5, 1, 5, 1, 1; the excluded one not)...
+    early = glance.totals_until(db.session, monday, datetime(2026, 11, 24, 0, 58), TZ)
+    assert early.counts == {5: 2, 1: 3}
+    # ... and at 09:58 also Tuesday's 1 of 09:00.
+    later = glance.totals_until(db.session, monday, datetime(2026, 11, 24, 1, 58), TZ)
+    assert later.counts == {5: 2, 1: 4}
+    # At Monday 00:00 nothing yet.
+    assert glance.totals_until(db.session, monday, datetime(2026, 11, 22, 16, 0), TZ).ratings == 0
 
 
 def test_the_reasons_most_given_this_week_with_their_chinese_labels(hall, login):

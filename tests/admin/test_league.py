@@ -111,6 +111,9 @@ def test_a_bad_week_is_refused_with_a_clear_message(hall, login):
     page = client.get("/admin/league?week=2026-W99")
     assert page.status_code == 400
     assert "没有第 99 周" in page.get_data(as_text=True)
+    assert "ISO weeks" not in page.get_data(as_text=True)  # the page says it in Chinese only
+    by = client.get("/admin/assessment?month=2026-10&by=desk").get_data(as_text=True)
+    assert "by 只能是 window 或 staff，收到 &#39;desk&#39;" in by and "must be" not in by
     assert client.get("/admin/league.json?week=2026-W45&by=desk").status_code == 400
     assert client.get("/admin/assessment.json?month=2026-13").status_code == 400
     assert client.get("/admin/assessment.json?month=2026-10&quarter=2026-Q4").status_code == 400
@@ -295,3 +298,35 @@ def test_a_clerk_moved_mid_week_is_named_with_the_window(hall, login):
     # The week before, only 张丽 was on duty there.
     rows = client.get("/admin/league.json?week=2026-W44").get_json()["rows"]
     assert next(r for r in rows if r["window"] == "A01")["clerks"] == "张丽"
+
+
+# -- from a number to the window -----------------------------------------------------
+
+def test_a_window_in_the_table_opens_its_trend_and_keeps_it_from_week_to_week(hall, login):
+    client = login("supervisor")
+    page = client.get("/admin/league?week=2026-W45").get_data(as_text=True)
+    assert 'href="/admin/league?week=2026-W45&amp;window=A01#trend"' in page
+    chosen = client.get("/admin/league?week=2026-W45&window=A01").get_data(as_text=True)
+    assert '<option value="A01" selected>' in chosen
+    assert 'src="/admin/charts/trend.png?week=2026-W45&amp;window=A01"' in chosen
+    assert 'href="/admin/league?week=2026-W44&amp;window=A01"' in chosen  # previous week
+    assert '<input type="hidden" name="window" value="A01">' in chosen  # the week form
+    staff = client.get("/admin/league?week=2026-W45&by=staff").get_data(as_text=True)
+    assert 'href="/admin/league?by=staff&amp;week=2026-W45&amp;window=B01#trend"' in staff
+    # The assessment has no chart: its windows open the league of the period's last week.
+    month = client.get("/admin/assessment?month=2026-10").get_data(as_text=True)
+    assert 'href="/admin/league?week=2026-W44&amp;window=A01#trend"' in month
+
+
+def test_the_staff_league_charts_its_clerks(hall, login, monkeypatch):
+    charts.clear_cache()
+    drawn = []
+    monkeypatch.setattr(charts, "levels_png", lambda rows: drawn.append(rows) or b"\x89PNG")
+    client = login("supervisor")
+    page = client.get("/admin/league?week=2026-W45&by=staff").get_data(as_text=True)
+    assert "各工作人员评价等级分布" in page and "各窗口评价等级分布" not in page
+    assert 'src="/admin/charts/levels.png?by=staff&amp;week=2026-W45"' in page
+    assert "<h3 class=\"chart-title\">评价时段分布" in page
+    client.get("/admin/charts/levels.png?by=staff&week=2026-W45")
+    assert [label for label, _ in drawn[0]] == ["S002 王强", "S001 张丽", "S003 =李娜"]
+    assert "各窗口评价等级分布" in client.get("/admin/league?week=2026-W45").get_data(as_text=True)

@@ -308,6 +308,47 @@ def test_huangang_in_one_step_and_its_refusals(login, hall):
     assert "李强 已结束在岗" in page and "开始在岗" in page
 
 
+def test_the_roster_offers_huangang_and_ending_as_two_actions(login, hall):
+    head = login("department", "政务服务中心")
+    overview = text(head.get("/admin/roster"))
+    a01 = re.search(r"<b>A01</b>.*?</tr>", overview, re.S).group(0)
+    assert '<a class="button small" href="/admin/roster/A01#change-title">换岗</a>' in a01
+    assert '<a class="button small" href="/admin/roster/A01#end-title">结束在岗</a>' in a01
+    assert "换岗 / 结束" not in overview
+
+
+def test_the_huangang_list_leaves_out_the_clerk_on_duty_and_greys_out_the_busy(login, hall):
+    a01 = db.session.scalar(sa.select(Window).where(Window.code == "A01"))
+    db.session.add(Staff(staff_no="S002", name="李强", department_id=a01.department_id))
+    db.session.commit()
+    page = text(login("admin").get("/admin/roster/A01"))
+    change = re.search(r'<select[^>]*name="change-staff_id".*?</select>', page, re.S).group(0)
+    assert "张丽" not in change  # she is the one being relieved
+    assert re.search(r'<option value="\d+">李强（S002）</option>', change)
+    assert re.search(r'<option disabled value="\d+">王芳（T001） · 正在 B01 在岗</option>', change)
+
+
+def test_a_new_window_asks_for_its_department(login, hall):
+    admin = login("admin")
+    page = text(admin.get("/admin/manage/windows/new"))
+    select = re.search(r'<select[^>]*name="department_id".*?</select>', page, re.S).group(0)
+    assert re.match(r'<select[^>]*>\s*(<optgroup label="">)?<option selected value="">请选择部门</option>',
+                    select), select
+    resp = post_form(admin, "/admin/manage/windows/new", {"code": "C01", "name": "新窗口"})
+    assert resp.status_code == 400 and "请选择部门" in text(resp)
+    assert db.session.scalar(sa.select(Window).where(Window.code == "C01")) is None
+    a01 = db.session.scalar(sa.select(Window).where(Window.code == "A01"))
+    assert "请选择部门" not in text(admin.get(f"/admin/manage/windows/{a01.id}"))
+
+
+def test_messages_show_under_the_areas_tabs(login, hall):
+    admin = login("admin")
+    resp = post_form(admin, "/admin/manage/halls/new", {"name": "第二大厅", "address": ""})
+    page = text(admin.get(resp.headers["Location"]))
+    assert "大厅已保存" in page
+    assert page.index('<nav class="subnav"') < page.index('<p class="flash') < page.index("<h1>")
+
+
 def test_a_duty_started_at_a_hall_time_is_stored_in_utc(login, hall):
     admin = login("admin")
     a02 = Window(code="A02", name="二号窗口", hall_id=hall.id,

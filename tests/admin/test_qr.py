@@ -45,3 +45,16 @@ def test_callers_and_unknown_windows_get_no_codes(app, login):
     make_window("A01")
     assert login("caller").get("/admin/windows/A01/qr.png").status_code == 403
     assert login("admin").get("/admin/windows/NOPE/qr.png").status_code == 404
+
+
+def test_the_window_list_warns_beside_the_posters_when_public_base_url_is_unset(app, login):
+    make_window("A01")
+    client = login("supervisor")
+    app.config["PUBLIC_BASE_URL"] = None
+    page = client.get("/admin/manage/windows").get_data(as_text=True)
+    posters = page.index("下载全部窗口评价海报")
+    warning = page.index('<p class="error qr-warning no-print" role="alert">未设置 PUBLIC_BASE_URL')
+    assert 0 < warning - posters < 400  # right under the button, in Chinese only
+    assert "PUBLIC_BASE_URL is not set" not in page
+    app.config["PUBLIC_BASE_URL"] = "https://pj.example.gov.cn/"
+    assert "未设置 PUBLIC_BASE_URL" not in client.get("/admin/manage/windows").get_data(as_text=True)

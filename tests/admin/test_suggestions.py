@@ -75,7 +75,13 @@ def test_filter_by_status_window_and_text(windows, login):
     assert shown("status=open") == ["服务很好，100%满意", "希望增加停车场"]
     assert shown("status=handled") == ["停车位太少"]
     assert shown("window=B01") == ["希望增加停车场"]
-    assert shown("q=停车") == ["希望增加停车场", "停车位太少"]
+    # The inbox opens on 未处理; 全部 shows the handled ones too.
+    assert shown("") == shown("status=open")
+    assert shown("q=停车") == ["希望增加停车场"]
+    assert shown("q=停车&status=all") == ["希望增加停车场", "停车位太少"]
+    page = client.get("/admin/suggestions").get_data(as_text=True)
+    assert '<option value="open" selected>未处理</option>' in page
+    assert 'href="/admin/suggestions.csv?status=open"' in page  # the export is what is shown
     assert shown("q=%") == ["服务很好，100%满意"]  # a literal %, not a wildcard
     assert shown("q=停车&status=open&window=B01") == ["希望增加停车场"]
 
@@ -113,8 +119,10 @@ def test_mark_handled_with_a_reply_note_then_reopen_all_audited(windows, login):
     assert entry.target_id == str(s.id) and entry.username == client.user.username
     assert json.loads(entry.after)["reply"] == "已在服务台配备老花镜5副"
     assert json.loads(entry.before)["handled_at"] is None
-    assert listed(client.get("/admin/suggestions?status=handled").get_data(as_text=True)) == \
-        ["建议在大厅增加老花镜"]
+    handled = client.get("/admin/suggestions?status=handled").get_data(as_text=True)
+    assert listed(handled) == ["建议在大厅增加老花镜"]
+    assert '<div class="reply-note">已在服务台配备老花镜5副</div>' in handled  # the reply note
+    assert listed(client.get("/admin/suggestions").get_data(as_text=True)) == []  # 未处理
 
     html = client.get(f"/admin/suggestions/{s.id}").get_data(as_text=True)
     assert "已处理" in html and "重新打开" in html

@@ -212,7 +212,7 @@ def test_the_edit_page_shows_the_accounts_recent_history(login):
     admin = login("admin")
     new_user(admin)
     page = admin.get(f"/admin/users/{user('wang').id}").get_data(as_text=True)
-    assert "用户新建" in page and admin.user.username in page
+    assert "新建用户" in page and admin.user.username in page
 
 
 def test_an_unknown_user_is_404(login):
