@@ -19,12 +19,10 @@ class ImportFailed(Exception):
         super().__init__("nothing imported:\n" + "\n".join(self.errors) + tail)
 
 
-def rows(fh: IO[str], required: set[str], optional: set[str],
-         present: set[str] | None = None) -> Iterator[tuple[int, dict]]:
-    """Yield ``(first line number, row)`` keyed by lower-cased header names.
+def read_header(fh: IO[str], required: set[str]) -> tuple[Iterator[list[str]], list[str]]:
+    """A CSV reader past the header, and the header's lower-cased names.
 
-    ImportFailed on a bad header or a line CSV cannot read. ``present``, if given,
-    receives the known columns the header has.
+    ImportFailed when the header is missing or lacks a ``required`` column.
     """
     reader = csv.reader(fh)
     try:
@@ -37,21 +35,51 @@ def rows(fh: IO[str], required: set[str], optional: set[str],
     if missing:
         raise ImportFailed([f"line 1: the header lacks column(s) {', '.join(missing)}; "
                             f"expected {', '.join(sorted(required))}"])
+    return reader, header
+
+
+def records(reader) -> Iterator[tuple[int, list[str]]]:
+    """Yield ``(first line number, cells)`` of every record that is not blank.
+
+    ImportFailed on a line CSV cannot read."""
+    for lines, chunk in record_chunks(reader, 1):
+        yield lines[0], chunk[0]
+
+
+def record_chunks(reader, size: int) -> Iterator[tuple[list[int], list[list[str]]]]:
+    """``records`` a list of ``size`` at a time: (first line numbers, cells)."""
+    lines: list[int] = []
+    chunk: list[list[str]] = []
+    last = reader.line_num  # a quoted field may span lines: count from the last one
+    try:
+        for record in reader:
+            if record and "".join(record).strip():  # not every cell blank
+                lines.append(last + 1)
+                chunk.append(record)
+                if len(chunk) >= size:
+                    yield lines, chunk
+                    lines, chunk = [], []
+            last = reader.line_num
+    except csv.Error as exc:
+        raise ImportFailed([f"line {last + 1}: {exc}"]) from None
+    if chunk:
+        yield lines, chunk
+
+
+def rows(fh: IO[str], required: set[str], optional: set[str],
+         present: set[str] | None = None) -> Iterator[tuple[int, dict]]:
+    """Yield ``(first line number, row)`` keyed by lower-cased header names.
+
+    ImportFailed on a bad header or a line CSV cannot read. ``present``, if given,
+    receives the known columns the header has.
+    """
+    reader, header = read_header(fh, required)
     known = required | optional
     keep = [(i, h) for i, h in enumerate(header) if h in known]
     if present is not None:
         present.update(h for _, h in keep)
     width = len(header)
-    while True:
-        first = reader.line_num + 1  # a quoted field may span lines
-        try:
-            record = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            raise ImportFailed([f"line {first}: {exc}"]) from None
-        if not record or all(not cell.strip() for cell in record):
-            continue
+    for first, record in records(reader):
         if len(record) != width:
             yield first, {"__width__": f"has {len(record)} fields, the header {width}"}
             continue
