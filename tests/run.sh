@@ -14,7 +14,9 @@ missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)  # reads PDFs back
 command -v zbarimg >/dev/null 2>&1 || missing+=(zbar-tools)  # decodes QR codes back
-if ! { command -v fc-list >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; }; then
+# (grep without -q reads all of fc-list's output: with pipefail, -q's early exit would
+# fail the pipeline on SIGPIPE and report the font missing.)
+if ! { command -v fc-list >/dev/null 2>&1 && fc-list 2>/dev/null | grep -i "Noto Sans CJK" >/dev/null; }; then
     missing+=(fonts-noto-cjk)
 fi
 if ((${#missing[@]})); then
