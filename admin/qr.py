@@ -30,20 +30,22 @@ def _window(code: str) -> Window:
     return db.first_or_404(sa.select(Window).where(Window.code == code))
 
 
+def _window_code(code: str, render, mimetype: str, ext: str):
+    window = _window(code)
+    url = qr.window_url(_base().url, window.code)
+    return _file(render(url), mimetype, f"{qr.file_stem(window.code)}.{ext}")
+
+
 @bp.get("/windows/<code>/qr.png")
 @roles("supervisor")
 def window_qr_png(code: str):
-    window = _window(code)
-    url = qr.window_url(_base().url, window.code)
-    return _file(qr.qr_png(url), "image/png", f"{qr.file_stem(window.code)}.png")
+    return _window_code(code, qr.qr_png, "image/png", "png")
 
 
 @bp.get("/windows/<code>/qr.svg")
 @roles("supervisor")
 def window_qr_svg(code: str):
-    window = _window(code)
-    url = qr.window_url(_base().url, window.code)
-    return _file(qr.qr_svg(url), "image/svg+xml", f"{qr.file_stem(window.code)}.svg")
+    return _window_code(code, qr.qr_svg, "image/svg+xml", "svg")
 
 
 @bp.get("/windows/<code>/poster.pdf")

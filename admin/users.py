@@ -51,6 +51,13 @@ class ResetPasswordForm(FlaskForm):
     confirm = PasswordField("再次输入新密码", validators=[DataRequired("请再次输入新密码")])
 
 
+def refused(form, exc: accounts.FieldError) -> None:
+    """Undo the attempt and show each of its errors beside its field."""
+    db.session.rollback()
+    for field, message in exc.errors.items():
+        form[field].errors.append(message)
+
+
 def _user(user_id: int) -> User:
     return db.session.get(User, user_id) or abort(404)
 
@@ -74,9 +81,7 @@ def user_new():
                 current_user, form.username.data, form.role.data, form.password.data,
                 form.confirm.data, form.department_id.data)
         except accounts.FieldError as exc:
-            db.session.rollback()
-            for field, message in exc.errors.items():
-                form[field].errors.append(message)
+            refused(form, exc)
         else:
             db.session.commit()
             flash(f"已创建用户“{user.username}”")
@@ -108,9 +113,7 @@ def user_edit(user_id: int):
             changed = accounts.update_user(current_user, user, form.role.data,
                                            form.department_id.data, form.active.data)
         except accounts.FieldError as exc:
-            db.session.rollback()
-            for field, message in exc.errors.items():
-                form[field].errors.append(message)
+            refused(form, exc)
         else:
             db.session.commit()
             flash("已保存" if changed else "没有改动")
@@ -127,9 +130,7 @@ def user_password(user_id: int):
             accounts.reset_password(current_user, user, reset.password.data,
                                     reset.confirm.data)
         except accounts.FieldError as exc:
-            db.session.rollback()
-            for field, message in exc.errors.items():
-                reset[field].errors.append(message)
+            refused(reset, exc)
         else:
             db.session.commit()
             if user.id == current_user.id:
