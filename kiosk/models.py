@@ -112,6 +112,10 @@ class ReasonCode(db.Model):
     active: Mapped[bool] = mapped_column(default=True)
 
 
+# A phone number as stored: sealed with the instance's key (kiosk/phonekeys.py).
+PHONE_SEALED_LEN = 120
+
+
 class Rating(db.Model):
     """One citizen's rating of one service (一次一评)."""
 
@@ -129,7 +133,8 @@ class Rating(db.Model):
     channel: Mapped[str] = mapped_column(sa.String(16))
     reasons: Mapped[str] = mapped_column(sa.String(400), default="")  # codes joined by ';'
     comment: Mapped[str | None] = mapped_column(sa.Text)
-    phone: Mapped[str | None] = mapped_column(sa.String(20))
+    # Sealed (encrypted) with the instance's phone key: kiosk/phonekeys.py.
+    phone: Mapped[str | None] = mapped_column(sa.String(PHONE_SEALED_LEN))
     ticket: Mapped[str | None] = mapped_column(sa.String(64))  # 叫号票号 or 办件编号
     service_item_id: Mapped[int | None] = mapped_column(sa.ForeignKey("service_item.id"))
     created_at: Mapped[datetime]  # when the citizen tapped (UTC)
@@ -156,7 +161,7 @@ class Suggestion(db.Model):
     client_id: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
     window_id: Mapped[int | None] = mapped_column(sa.ForeignKey("service_window.id"))
     text: Mapped[str] = mapped_column(sa.Text)
-    phone: Mapped[str | None] = mapped_column(sa.String(20))
+    phone: Mapped[str | None] = mapped_column(sa.String(PHONE_SEALED_LEN))  # sealed
     channel: Mapped[str | None] = mapped_column(sa.String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -254,3 +259,124 @@ class SummaryState(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     timezone: Mapped[str | None] = mapped_column(sa.String(64))
     built_at: Mapped[datetime | None]
+
+
+# Follow-up of bad ratings (差评回访整改): kiosk/followups.py.
+CASE_KINDS = ("callback", "verify", "sample")
+CASE_STATUSES = ("open", "in_progress", "closed")
+
+
+class FollowupCase(db.Model):
+    """A follow-up case, opened with its rating in the writer's transaction: a call
+    back (bad rating with a phone), an on-site check (bad rating without one), or a
+    sampled call back of a good rating (抽查回访). ``window_id`` and ``rated_at`` are
+    copies of the rating's, so the call list and the rates need no join to sort."""
+
+    __tablename__ = "followup_case"
+    __table_args__ = (
+        sa.Index("ix_followup_case_status_due", "status", "contact_due"),
+        sa.Index("ix_followup_case_window_rated", "window_id", "rated_at"),
+        sa.Index("ix_followup_case_rated", "rated_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rating_id: Mapped[int] = mapped_column(sa.ForeignKey("rating.id"), unique=True)
+    window_id: Mapped[int] = mapped_column(sa.ForeignKey("service_window.id"))
+    rated_at: Mapped[datetime]  # the rating's tap time (UTC)
+    kind: Mapped[str] = mapped_column(sa.String(16))  # CASE_KINDS
+    status: Mapped[str] = mapped_column(sa.String(16), default="open")  # CASE_STATUSES
+    # Hall-time days: contact by the end of contact_due, resolve by the end of resolve_due.
+    contact_due: Mapped[date]
+    resolve_due: Mapped[date]
+    opened_at: Mapped[datetime] = mapped_column(default=utcnow)
+    contacted_at: Mapped[datetime | None]  # first call attempt, or the on-site check
+    reached_at: Mapped[datetime | None]  # first time the citizen was reached
+    assigned_to_id: Mapped[int | None] = mapped_column(sa.ForeignKey("app_user.id"))
+    # Who has the case open right now, and since when (two callers see each other).
+    working_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("app_user.id"))
+    working_since: Mapped[datetime | None]
+    # Rectification (整改) by the department.
+    verification: Mapped[str | None] = mapped_column(sa.Text)  # what it verified
+    rectification: Mapped[str | None] = mapped_column(sa.Text)  # what it changed
+    rectified_at: Mapped[datetime | None]
+    citizen_view: Mapped[str | None] = mapped_column(sa.String(16))  # after the fix
+    outcome: Mapped[str | None] = mapped_column(sa.String(32))  # set when closed
+    closed_at: Mapped[datetime | None]
+    closed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("app_user.id"))
+    # Bumped by every change: a form posted from an older view is not applied blindly.
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
+
+    rating: Mapped[Rating] = relationship()
+    window: Mapped[Window] = relationship()
+    assigned_to: Mapped[User | None] = relationship(foreign_keys=[assigned_to_id])
+    working_by: Mapped[User | None] = relationship(foreign_keys=[working_by_id])
+    closed_by: Mapped[User | None] = relationship(foreign_keys=[closed_by_id])
+
+
+class CaseEvent(db.Model):
+    """One step in a case's history: an attempt, an assignment, a rectification, a
+    state change, an appeal or a ruling; who and when."""
+
+    __tablename__ = "followup_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("followup_case.id"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("app_user.id"))
+    username: Mapped[str] = mapped_column(sa.String(64))
+    action: Mapped[str] = mapped_column(sa.String(32))  # attempt, assign, close, ...
+    result: Mapped[str | None] = mapped_column(sa.String(16))  # an attempt's result
+    note: Mapped[str | None] = mapped_column(sa.Text)
+    status_before: Mapped[str | None] = mapped_column(sa.String(16))
+    status_after: Mapped[str | None] = mapped_column(sa.String(16))
+
+    user: Mapped[User | None] = relationship()
+
+
+APPEAL_STATUSES = ("pending", "upheld", "rejected", "reversed")
+
+
+class Appeal(db.Model):
+    """A department's appeal of a bad rating (申诉复核) and the supervisor's ruling.
+    Upheld, the rating stops being counted (it stays on record, flagged ``appeal``);
+    a reversal counts it again."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("followup_case.id"), index=True)
+    rating_id: Mapped[int] = mapped_column(sa.ForeignKey("rating.id"), index=True)
+    reason: Mapped[str] = mapped_column(sa.Text)
+    filed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("app_user.id"))
+    filed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    ruled_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("app_user.id"))
+    ruled_at: Mapped[datetime | None]
+    ruling_note: Mapped[str | None] = mapped_column(sa.Text)
+    reversed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("app_user.id"))
+    reversed_at: Mapped[datetime | None]
+    reversal_note: Mapped[str | None] = mapped_column(sa.Text)
+
+    case: Mapped[FollowupCase] = relationship()
+    rating: Mapped[Rating] = relationship()
+    filed_by: Mapped[User | None] = relationship(foreign_keys=[filed_by_id])
+    ruled_by: Mapped[User | None] = relationship(foreign_keys=[ruled_by_id])
+    reversed_by: Mapped[User | None] = relationship(foreign_keys=[reversed_by_id])
+
+
+class CalendarYear(db.Model):
+    """A year whose holidays and make-up working days (调休) an admin entered from the
+    State Council's notice. For such a year these take precedence over the
+    chinese-calendar package: a day not listed follows Monday–Friday."""
+
+    year: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    source: Mapped[str | None] = mapped_column(sa.Text)  # the text as entered
+    entered_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("app_user.id"))
+    entered_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CalendarDay(db.Model):
+    """One day of an entered year that differs from Monday–Friday: a public holiday
+    (``workday`` false) or a make-up working day (true)."""
+
+    day: Mapped[date] = mapped_column(primary_key=True)
+    workday: Mapped[bool]
+    name: Mapped[str | None] = mapped_column(sa.String(32))  # 国庆节, 春节, ...
