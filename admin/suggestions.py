@@ -61,7 +61,7 @@ def suggestions():
     windows = league.window_choices(db.session, department_id=scope.department_id)
     return render_template(
         "admin/suggestions.html", page=page, flt=flt, errors=errors, windows=windows,
-        statuses=inbox.STATUSES, args=_list_args(), mask=privacy.mask_phone,
+        statuses=inbox.STATUSES, args=_list_args(), mask=privacy.masked_phone,
         open_count=inbox.open_count(scope))
 
 
@@ -92,7 +92,7 @@ def suggestion(suggestion_id: int, error: str | None = None, draft: str | None =
     return render_template(
         "admin/suggestions_detail.html", s=item, args=_list_args(), error=error,
         draft=item.reply if draft is None else draft,
-        phone=whole_phone or privacy.mask_phone(item.phone), revealed=bool(whole_phone),
+        phone=whole_phone or privacy.masked_phone(item.phone), revealed=bool(whole_phone),
         may_reveal=privacy.may_see_whole_phone(current_user.role),
         reply_max=inbox.REPLY_MAX), 400 if error else 200
 

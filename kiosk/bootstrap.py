@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from flask import current_app
 
-from . import clock, summary
+from . import clock, phonekeys, summary
 from .db import db
 from .models import ReasonCode, User, Window
 from .scale import STANDARD_REASONS
@@ -17,11 +17,12 @@ from .users import save_user
 
 
 def init_db() -> None:
-    """Create or upgrade the schema, add missing standard reason codes and rebuild the
-    live summary if it is stale (a database that predates it, or a new TIMEZONE).
-    Commits."""
+    """Create or upgrade the schema, add missing standard reason codes, seal phone
+    numbers left plain from before, and rebuild the live summary if it is stale (a
+    database that predates it, or a new TIMEZONE). Commits."""
     flask_migrate.upgrade()
     ensure_reasons()
+    phonekeys.seal_plain_numbers(db.session)  # numbers stored before sealing existed
     summary.rebuild_if_stale(db.session, clock.zone(current_app.config["TIMEZONE"]))
     db.session.commit()
 

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from . import clock
 from .db import db
 from .models import Rating, Staff, Window
-from .privacy import mask_phone
+from .privacy import shown_phone
 
 COLUMNS = ("id", "client_id", "window", "score", "channel", "reasons", "comment",
            "phone", "created_at", "staff_no", "ticket", "counted", "flags")
@@ -23,7 +23,8 @@ FORMATS = ("csv", "jsonl")
 def rating_rows(start: datetime | None, end: datetime | None, tz: ZoneInfo,
                 with_phone: bool) -> Iterator[dict]:
     """Ratings tapped in [start, end) (naive UTC, None = open), oldest first, as dicts
-    in export column order; phones masked unless ``with_phone``."""
+    in export column order; phones masked unless ``with_phone`` (the operator's own
+    ``kiosk export-ratings --with-phone``: the file then holds whole numbers)."""
     query = (
         sa.select(Rating.id, Rating.client_id, Window.code, Rating.score, Rating.channel,
                   Rating.reasons, Rating.comment, Rating.phone, Rating.created_at,
@@ -40,7 +41,7 @@ def rating_rows(start: datetime | None, end: datetime | None, tz: ZoneInfo,
         result = conn.execution_options(yield_per=5000).execute(query)
         for row in result:
             values = list(row)
-            values[7] = values[7] if with_phone else mask_phone(values[7])
+            values[7] = shown_phone(values[7], whole=with_phone)
             values[8] = clock.to_local(values[8], tz).isoformat()
             values[11] = bool(values[11])
             yield dict(zip(COLUMNS, values))

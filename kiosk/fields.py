@@ -77,6 +77,8 @@ def client_id(payload: dict, required: bool) -> str | None:
 
 
 def phone(payload: dict) -> str | None:
+    """The number normalized (kiosk/privacy.py), still plain: whoever stores it seals it
+    first (kiosk/phonekeys.py), so no plain number reaches the database."""
     value = payload.get("phone")
     if value is None or value == "":
         return None

@@ -43,6 +43,9 @@ PAGE_STRINGS = {
     "suggest_thanks": _l("已收到您的建议，谢谢！"),
     "need_text": _l("请先写下内容"),
     "bad_phone": _l("电话号码格式不正确，请检查或留空"),
+    # The example number holds no-break spaces (\u00a0): it never breaks across lines.
+    "phone_hint": _l("港澳台及境外号码请加“+区号”，如 +852 9123 4567"),
+    "bad_phone_code": _l("电话号码格式不正确：港澳台及境外号码请加“+区号”，如 +852 9123 4567"),
     "queued": _l("待发送"),
     "offline": _l("离线"),
     "switch": _l("English"),

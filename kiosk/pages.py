@@ -38,8 +38,7 @@ def page_config(card: WindowCard, mode: str, lang: str, urls: dict[str, str],
                    for s in SCORES.values()],
         "reasons": [{"code": r.code, "zh": r.zh, "en": r.en} for r in reasons],
         "strings": page_strings(),
-        "phone": {"mobile": privacy.MOBILE.pattern, "landline": privacy.LANDLINE.pattern,
-                  "separators": privacy.SEPARATORS.pattern},
+        "phone": phone_rules(),
         "comment_max": COMMENT_MAX,
         "suggestion_max": TEXT_MAX,
         "idle_seconds": settings["KIOSK_IDLE_SECONDS"],
@@ -58,3 +57,35 @@ def asset_version(static_folder: str, name: str) -> str:
     """A short content hash of a static file, so a changed file gets a new URL."""
     data = (Path(static_folder) / name).read_bytes()
     return hashlib.sha256(data).hexdigest()[:10]
+
+
+@lru_cache(maxsize=1)
+def phone_rules() -> dict:
+    """What the pages check a number against before sending it, so a number the API
+    would refuse is never queued (a refused rating is dropped, not retried): the
+    mainland rules of kiosk/privacy.py, and for every other country or region code
+    the national number pattern and lengths of ``phonenumbers``' own metadata (the
+    API checks the same numbers with ``phonenumbers.is_valid_number``)."""
+    import phonenumbers
+    from phonenumbers import PhoneMetadata
+    from phonenumbers.phonenumberutil import COUNTRY_CODE_TO_REGION_CODE
+
+    codes = {}
+    for code, regions in COUNTRY_CODE_TO_REGION_CODE.items():
+        patterns: list[str] = []
+        lengths: set[int] = set()
+        for region in regions:
+            if region == phonenumbers.UNKNOWN_REGION or region == "001":
+                meta = PhoneMetadata.metadata_for_nongeo_region(code)
+            else:
+                meta = PhoneMetadata.metadata_for_region(region)
+            desc = meta.general_desc if meta else None
+            if desc is None or not desc.national_number_pattern:
+                continue
+            patterns.append(desc.national_number_pattern)
+            lengths.update(desc.possible_length or ())
+        if patterns:
+            codes[str(code)] = ["|".join(dict.fromkeys(patterns)), sorted(lengths)]
+    return {"mobile": privacy.MOBILE.pattern, "landline": privacy.LANDLINE.pattern,
+            "separators": privacy.SEPARATORS.pattern, "mainland": str(privacy.MAINLAND),
+            "international": privacy.INTERNATIONAL.pattern, "codes": codes}

@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from . import fields
+from . import fields, phonekeys
 from .db import db
 from .fields import InputError
 from .models import Suggestion, Window
@@ -27,6 +27,8 @@ def add_suggestion(body: Any, now: datetime,
     text = fields.text(payload, "text", TEXT_MAX, required=True)
     cid = fields.client_id(payload, required=False)
     phone = fields.phone(payload)
+    if phone is not None:
+        phone = phonekeys.keyring().seal(phone)  # sealed at rest, like a rating's
     created_at = fields.tap_time(payload, now, bounds)
     channel = fields.choice(payload, "channel", CHANNELS, required=False)
     window_id = None

@@ -22,7 +22,7 @@ class LiveServer:
 
     def __init__(self, database_uri: str, instance: Path, threads: int = 8,
                  log: Path | None = None, port: int | None = None,
-                 config: dict[str, str] | None = None) -> None:
+                 config: dict[str, str] | None = None, phone_key: Path | None = None) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         instance.mkdir(parents=True, exist_ok=True)
@@ -30,6 +30,8 @@ class LiveServer:
         env = dict(os.environ, KIOSK_INSTANCE_PATH=str(instance),
                    KIOSK_SQLALCHEMY_DATABASE_URI=database_uri, KIOSK_SECRET_KEY="live")
         env.update({f"KIOSK_{k}": v for k, v in (config or {}).items()})
+        if phone_key is not None:  # one hall, one phone key: share the test app's
+            env["KIOSK_PHONE_KEY_FILE"] = str(phone_key)
         self._log = open(self.log_path, "a")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "kiosk", "serve", "--no-demo", "--port", str(self.port),

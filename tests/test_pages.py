@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from kiosk import phonekeys
 from kiosk.db import db
 from kiosk.models import Rating, Suggestion
+from kiosk.privacy import unseal_phone
 
 from .helpers import make_window
 from .liveserver import LiveServer
@@ -31,7 +33,8 @@ OUTBOX = "kiosk.outbox.v1"
 @pytest.fixture
 def server(app, database_uri, tmp_path):
     make_window("A01", name="综合受理窗口", staff_no="QH0101", staff_name="张丽")
-    srv = LiveServer(database_uri, tmp_path / "srv", config=TIMINGS)
+    srv = LiveServer(database_uri, tmp_path / "srv", config=TIMINGS,
+                     phone_key=phonekeys.key_path(app))
     yield srv
     srv.stop()
 
@@ -98,7 +101,7 @@ def test_a_bad_rating_with_reasons_comment_and_phone(browser, server):
     assert rating.score == 1
     assert rating.reason_codes == ["attitude", "waiting"]
     assert rating.comment == comment
-    assert rating.phone == "13800138000"
+    assert unseal_phone(rating.phone) == "13800138000"  # stored sealed
     context.close()
 
 
@@ -133,7 +136,8 @@ def test_rate_again_replaces_the_first_tap(browser, server):
 def test_offline_taps_are_queued_survive_a_reload_and_are_sent_once(
         browser, app, database_uri, tmp_path):
     make_window("A01", staff_no="QH0101")
-    srv = LiveServer(database_uri, tmp_path / "srv", config=TIMINGS)
+    srv = LiveServer(database_uri, tmp_path / "srv", config=TIMINGS,
+                     phone_key=phonekeys.key_path(app))
     port = srv.port
     context, page = open_page(browser, srv.url + "/k/A01")
     try:
@@ -207,8 +211,8 @@ def test_a_suggestion_from_the_kiosk(browser, server):
     wait_sent(page)
     db.session.expire_all()
     [s] = db.session.scalars(sa.select(Suggestion))
-    assert (s.text, s.phone, s.window.code, s.channel) == ("建议增加老花镜", "057188001234",
-                                                          "A01", "kiosk")
+    assert (s.text, unseal_phone(s.phone), s.window.code, s.channel) == (
+        "建议增加老花镜", "057188001234", "A01", "kiosk")
     context.close()
 
 

@@ -106,6 +106,13 @@
   function answered(item, status, data) {
     if (status >= 200 && status < 300 && data && data.client_id === item.id) {
       failures = 0; nextTry = 0; drop(item.id);
+    } else if (status === 400 && item.body.phone && data && /^phone\b/.test(data.error)) {
+      // The page's check let through a number the server's fuller rules refuse: the
+      // rating (or suggestion) still counts, so send it again without the number.
+      console.error("sending " + item.id + " without its phone: " + data.error);
+      var xs = items();
+      xs.forEach(function (x) { if (x.id === item.id) delete x.body.phone; });
+      save(OUTBOX, xs);
     } else if (status >= 400 && status < 500 && status !== 408 && status !== 429 &&
                data && data.error) {
       // Our own server refused it: it will refuse it again. Keep a record for staff.
@@ -259,14 +266,36 @@
   var SEP = new RegExp(cfg.phone.separators, "g");
   var MOBILE = new RegExp("^(?:" + cfg.phone.mobile + ")$");
   var LANDLINE = new RegExp("^(?:" + cfg.phone.landline + ")$");
-  /* The digits of a valid number, "" for none, null for one that is not valid. */
+  var INTERNATIONAL = new RegExp("^(?:" + cfg.phone.international + ")$");
+  var NATIONAL = {};  /* country code -> RegExp, made when first needed */
+  function nationalOk(code, rest) {
+    var rule = cfg.phone.codes[code];
+    if (!NATIONAL[code]) NATIONAL[code] = new RegExp("^(?:" + rule[0] + ")$");
+    return rule[1].indexOf(rest.length) >= 0 && NATIONAL[code].test(rest);
+  }
+  /* The number as the API stores it: a mainland mobile or landline as its digits, any
+     other as +<code><number>; "" for none, null for one the API would refuse (the
+     same rules as kiosk/privacy.py, so a rating is never dropped for its number). */
   function phoneOf(raw) {
     var d = raw.replace(SEP, "");
     if (!d) return "";
-    ["+86", "0086"].forEach(function (p) {
-      if (d.indexOf(p) === 0 && MOBILE.test(d.slice(p.length))) d = d.slice(p.length);
-    });
-    return MOBILE.test(d) || LANDLINE.test(d) ? d : null;
+    if (d.indexOf("00") === 0) d = "+" + d.slice(2);
+    if (d.charAt(0) !== "+") return MOBILE.test(d) || LANDLINE.test(d) ? d : null;
+    if (!INTERNATIONAL.test(d)) return null;
+    for (var n = 1; n <= 3; n++) {  /* country codes are 1-3 digits, none the start of another */
+      var code = d.slice(1, 1 + n), rest = d.slice(1 + n);
+      if (code === cfg.phone.mainland) {
+        if (MOBILE.test(rest)) return rest;
+        return LANDLINE.test("0" + rest) ? "0" + rest : null;
+      }
+      if (cfg.phone.codes[code]) return nationalOk(code, rest) ? d : null;
+    }
+    return null;
+  }
+  /* Why a number was refused; numbers typed without + get the hint about +区号. */
+  function badPhone(raw) {
+    var s = cfg.strings[lang], d = raw.replace(SEP, "");
+    return d.charAt(0) === "+" || d.indexOf("00") === 0 ? s.bad_phone : s.bad_phone_code;
   }
 
   /* Copy the details into the held tap; false if the phone number needs fixing. */
@@ -276,7 +305,7 @@
     var comment = $("comment").value.trim() ? $("comment").value : "";
     var phone = phoneOf($("phone").value);
     if (phone === null && !lenient) {
-      $("details-error").textContent = cfg.strings[lang].bad_phone;
+      $("details-error").textContent = badPhone($("phone").value);
       return false;
     }
     if (reasons.length) tap.reasons = reasons;
@@ -333,7 +362,7 @@
   $("suggest-submit").addEventListener("click", function () {
     var s = cfg.strings[lang], text = $("suggest-text").value, phone = phoneOf($("suggest-phone").value);
     if (!text.trim()) { $("suggest-error").textContent = s.need_text; return; }
-    if (phone === null) { $("suggest-error").textContent = s.bad_phone; return; }
+    if (phone === null) { $("suggest-error").textContent = badPhone($("suggest-phone").value); return; }
     var body = { text: text, window: cfg.window, channel: cfg.channel, client_id: newId(),
                  created_at: tapTime() };
     if (phone) body.phone = phone;

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from kiosk import clock
+from kiosk import clock, phonekeys
 from kiosk.db import db
 from kiosk.models import AuditEntry, Suggestion, Window
 
@@ -30,7 +30,8 @@ def local(text: str) -> datetime:
 def add(text: str, window: str | None = None, at: datetime = T0, phone: str | None = None,
         handled: bool = False) -> Suggestion:
     window_id = db.session.scalar(sa.select(Window.id).where(Window.code == window))
-    s = Suggestion(text=text, window_id=window_id, created_at=at, phone=phone,
+    sealed = phonekeys.keyring().seal(phone) if phone else None  # as stored
+    s = Suggestion(text=text, window_id=window_id, created_at=at, phone=sealed,
                    channel="kiosk")
     if handled:
         s.handled_at, s.reply = at + timedelta(hours=1), "已答复"
@@ -309,7 +310,7 @@ def test_the_reveal_in_chromium(browser, app, database_uri, tmp_path, windows):
     s = add("窗口旁边的打印机经常没纸，希望能及时补充，另外建议增加一把椅子。", "A01",
             phone=PHONE)
     make_user("boss", "admin")
-    srv = LiveServer(database_uri, tmp_path / "srv")
+    srv = LiveServer(database_uri, tmp_path / "srv", phone_key=phonekeys.key_path(app))
     try:
         context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="zh-CN")
         page = context.new_page()
