@@ -1,15 +1,20 @@
 """The dashboard: this week at a glance (a department head sees their department)."""
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 from flask import current_app, render_template, url_for
 from flask_login import current_user
 
-from kiosk import glance, inbox
+from kiosk import calllist, casestats, clock, followups, glance, inbox
 from kiosk.db import db, utcnow
 
 from . import ALL_ROLES, allowed_roles, bp, nav_item, roles
 from .scope import NO_DEPARTMENT, glance_scope, hall_tz
 
+# The follow-up rates on the dashboard cover the last this-many hall days.
+FOLLOWUP_DAYS = 30
+FOLLOWUP_CASES = 8  # open cases listed, in call order (overdue first)
 # Charts drawn by admin/charts.py, shown here when those routes exist.
 CHARTS = (("admin.chart_trend", "近12周满意度"), ("admin.chart_heatmap", "本周评价时段分布"))
 
@@ -28,7 +33,28 @@ def dashboard():
         "admin/dashboard.html", week=week, charts=charts, show_inbox=show_inbox,
         suggestions=inbox.newest(scope) if show_inbox else [],
         open_suggestions=inbox.open_count(scope) if show_inbox else 0,
-        department=current_user.department if current_user.role == "department" else None)
+        department=current_user.department if current_user.role == "department" else None,
+        **followup_glance(scope, week.today))
+
+
+def followup_glance(scope: glance.Scope, today: date) -> dict:
+    """The follow-ups at a glance: open and overdue cases now, the call-back and
+    on-time rates of the last FOLLOWUP_DAYS days, and the first open cases in call
+    order (a department head's own cases, shown first on their dashboard)."""
+    if current_user.role not in allowed_roles("admin.followups_list"):
+        return {"followups": None}
+    tz = hall_tz()
+    start, _ = clock.day_range_utc(today - timedelta(days=FOLLOWUP_DAYS - 1), today, tz)
+    recent = casestats.report(db.session, start, None, today, tz,
+                              department_id=scope.department_id)
+    page = calllist.find(current_user, calllist.CallFilter(), today, per_page=FOLLOWUP_CASES)
+    return {"followups": {
+        "now": casestats.open_now(db.session, today, department_id=scope.department_id),
+        "recent": recent.overall, "days": FOLLOWUP_DAYS, "cases": page.items,
+        "total": page.total, "today": today,
+        "first": current_user.role == "department"},
+        "followup_overdue": followups.is_overdue, "followup_kinds": followups.KIND_LABELS,
+        "followup_statuses": followups.STATUS_LABELS}
 
 
 nav_item("admin.dashboard", "概览", 10)

@@ -12,6 +12,7 @@ from flask import (Response, current_app, jsonify, render_template, request,
                    url_for)
 from flask_login import current_user
 
+from kiosk import casestats
 from kiosk import league as leagues
 from kiosk.db import db
 from kiosk.excel import excel_csv
@@ -83,13 +84,46 @@ def build(period: leagues.Period, scope: Scope) -> leagues.League:
                                 prior=current_app.config["LEAGUE_PRIOR"])
 
 
+def case_report(table: leagues.League, scope: Scope) -> casestats.Report:
+    """The follow-up figures of the cases of the table's period and scope."""
+    tz = hall_tz()
+    start, end = table.period.utc_range(tz)
+    return casestats.report(db.session, start, end, leagues.hall_today(tz), tz,
+                            hall_id=scope.hall_id, department_id=scope.department_id)
+
+
+def rows_with_cases(table: leagues.League, report: casestats.Report) -> list[dict]:
+    """The table's rows (as dicts) with each row's follow-up figures added: the
+    call-back rate, the on-time rate and the overdue count (kiosk/casestats.py)."""
+    rows = []
+    for row in table.rows:
+        stats = report.window(row.id) if table.by == "window" else report.staff(row.id)
+        rows.append({**row.as_dict(table.by),
+                     **{f: stats.as_dict()[f] for f in CASE_FIELDS}})
+    return rows
+
+
+# Appended to every league and assessment row (JSON, CSV, pages).
+CASE_FIELDS = ("callback_rate", "on_time_rate", "overdue")
+
+
+def table_json(table: leagues.League, scope: Scope) -> dict:
+    report = case_report(table, scope)
+    data = table.as_dict()
+    data["rows"] = rows_with_cases(table, report)
+    data["followups"] = report.overall.as_dict()
+    return data
+
+
 def bad_data(exc: ValueError):
     return jsonify(error=str(exc)), 400
 
 
-def csv_response(table: leagues.League, stem: str) -> Response:
+def csv_response(table: leagues.League, scope: Scope, stem: str) -> Response:
     name = f"{stem}-{table.period.label}{'-staff' if table.by == 'staff' else ''}.csv"
-    return Response(excel_csv(table.fields, table.csv_rows()),
+    fields = (*table.fields, *CASE_FIELDS)
+    rows = [[row[f] for f in fields] for row in rows_with_cases(table, case_report(table, scope))]
+    return Response(excel_csv(fields, rows),
                     content_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
@@ -104,6 +138,7 @@ def page_context(table: leagues.League, scope: Scope, endpoint: str, **keep) -> 
     query arguments the previous / next links carry (the league's chosen window)."""
     today = leagues.hall_today(hall_tz())
     period = table.period
+    report = case_report(table, scope)
     later = period.next()
     # A window's name in the table opens its trend: on the league, this week's page;
     # from an assessment, the league of the period's last week (or this week).
@@ -112,7 +147,7 @@ def page_context(table: leagues.League, scope: Scope, endpoint: str, **keep) -> 
     is_dept = current_user.role == "department"
     return {
         "table": table, "period": period, "scope": scope, "is_department": is_dept,
-        "rows": [row.as_dict(table.by) for row in table.rows],
+        "rows": rows_with_cases(table, report), "case_totals": report.overall,
         "ranked": sum(1 for row in table.rows if row.rank is not None),
         # A period still running (Monday morning's week): its ranks are not final.
         "running_total": (sum(row.ratings for row in table.rows)
@@ -175,7 +210,7 @@ def league_json():
         scope, week = request_scope(), request_week()
     except ValueError as exc:
         return bad_data(exc)
-    return jsonify(build(week, scope).as_dict())
+    return jsonify(table_json(build(week, scope), scope))
 
 
 @bp.get("/league.csv")
@@ -185,7 +220,7 @@ def league_csv():
         scope, week = request_scope(), request_week()
     except ValueError as exc:
         return bad_data(exc)
-    return csv_response(build(week, scope), "league")
+    return csv_response(build(week, scope), scope, "league")
 
 
 # -- the monthly / quarterly / yearly assessment -------------------------------------
@@ -211,7 +246,7 @@ def assessment_json():
         scope, period = request_scope(), request_assessment_period()
     except ValueError as exc:
         return bad_data(exc)
-    return jsonify(build(period, scope).as_dict())
+    return jsonify(table_json(build(period, scope), scope))
 
 
 @bp.get("/assessment.csv")
@@ -221,7 +256,7 @@ def assessment_csv():
         scope, period = request_scope(), request_assessment_period()
     except ValueError as exc:
         return bad_data(exc)
-    return csv_response(build(period, scope), "assessment")
+    return csv_response(build(period, scope), scope, "assessment")
 
 
 nav_item("admin.league", "周排名", 20)

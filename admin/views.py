@@ -1,3 +1,5 @@
 """Imports every area of the back office so its routes land on the blueprint."""
 from . import audit, auth, charts, dashboard, league, suggestions, users  # noqa: F401
 from . import catalog, manage, qr, staff, windows  # noqa: F401  (窗口与人员)
+from . import calendar  # noqa: F401  (节假日安排)
+from . import followups  # noqa: F401  (回访整改)

@@ -1,7 +1,10 @@
 -- wrk script for bench/ingest.py: POST a valid rating with a unique client_id per request.
 --
---   wrk -t 2 -c 8 -d 5s -s bench/ingest.lua http://127.0.0.1:8000/api/ratings -- RUNID
+--   wrk -t 2 -c 8 -d 5s -s bench/ingest.lua http://127.0.0.1:8000/api/ratings -- RUNID [BAD% [PHONE%]]
 --
+-- BAD% of the ratings (default 5) are bad (score 1 or 2, with a reason and a comment),
+-- the rest 3 to 5; PHONE% (default 30) leave a phone number, so the server opens
+-- callback, verify and sampled cases as a hall's traffic would.
 -- client_id = RUNID-<thread>-<counter>-<random>, unique within a run (and across runs
 -- when RUNID is). Every answer is counted by status; the client ids of the 201s are
 -- written one a line to $INGEST_ACKS (when set), so the caller can check that every
@@ -20,11 +23,13 @@ local WINDOWS = {}
 for i = 0, 11 do WINDOWS[#WINDOWS + 1] = string.format("W%02d", i) end
 
 local headers = {["Content-Type"] = "application/json"}
-local run_id, salt
+local run_id, salt, bad_share, phone_share
 counter, acks, n201, n200, nother = 0, {}, 0, 0, 0  -- globals: read back in done()
 
 function init(args)
   run_id = args[1] or "run"
+  bad_share = tonumber(args[2] or "5") / 100
+  phone_share = tonumber(args[3] or "30") / 100
   math.randomseed(os.time() * 1000 + (tid or 0))
   salt = string.format("%06x", math.random(0, 0xffffff))
 end
@@ -32,11 +37,17 @@ end
 function request()
   counter = counter + 1
   local cid = string.format("%s-%d-%d-%s", run_id, tid, counter, salt)
-  local bad = counter % 5 == 0
+  local bad = math.random() < bad_share
+  local score = bad and math.random(1, 2) or math.random(3, 5)
+  local phone = 'null'
+  if math.random() < phone_share then
+    phone = string.format('"139%08d"', math.random(0, 99999999))
+  end
   local body = string.format(
-    '{"window":"%s","score":%d,"channel":"kiosk","client_id":"%s","reasons":%s,"comment":%s}',
-    WINDOWS[(tid + counter) % #WINDOWS + 1], 1 + counter % 5, cid,
-    bad and '["waiting"]' or '[]', bad and '"排队时间太长"' or 'null')
+    '{"window":"%s","score":%d,"channel":"kiosk","client_id":"%s","reasons":%s,' ..
+    '"comment":%s,"phone":%s}',
+    WINDOWS[(tid + counter) % #WINDOWS + 1], score, cid,
+    bad and '["waiting"]' or '[]', bad and '"排队时间太长"' or 'null', phone)
   return wrk.format("POST", nil, headers, body)
 end
 

@@ -13,8 +13,13 @@ repeat) or an error; at the end, that the live summary counts every stored ratin
 Prints ratings/s per round and in total, the ratio, latency and the servers' CPU time
 per request.
 
+Ratings are a hall's mix: ``--bad`` percent of them bad (default 5; try 40), a third
+with a phone number, so the durable server opens callback, verify and sampled
+follow-up cases in the same transactions; at the end every stored rating must have
+exactly the case kiosk/caseopen.py calls for.
+
     python bench/ingest.py [--seconds 5] [--rounds 3] [--connections 8] [--threads 8]
-                           [--wrk-threads 2] [--no-stock]
+                           [--wrk-threads 2] [--bad 5] [--phones 30] [--no-stock]
 """
 from __future__ import annotations
 
@@ -91,11 +96,11 @@ def cpu_seconds(pid: int) -> float:
 
 
 def wrk(port: int, pid: int, seconds: float, connections: int, wrk_threads: int,
-        run_id: str, work: Path) -> Run:
+        run_id: str, work: Path, mix: tuple[float, float]) -> Run:
     acks_path = work / f"acks-{run_id}.txt"
     cmd = [WRK, "-t", str(wrk_threads), "-c", str(connections), "-d", f"{seconds:g}s",
            "--timeout", "30s", "-s", str(LUA), f"http://127.0.0.1:{port}/api/ratings",
-           "--", run_id]
+           "--", run_id, f"{mix[0]:g}", f"{mix[1]:g}"]
     cpu0 = cpu_seconds(pid)
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60,
                          env=dict(os.environ, INGEST_ACKS=str(acks_path)))
@@ -167,6 +172,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--wrk-threads", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8, help="waitress threads (all)")
+    parser.add_argument("--bad", type=float, default=5.0, help="percent bad ratings")
+    parser.add_argument("--phones", type=float, default=30.0,
+                        help="percent of ratings with a phone number")
     parser.add_argument("--no-stock", action="store_true",
                         help="leave out the bare app under stock waitress.serve")
     args = parser.parse_args()
@@ -185,11 +193,13 @@ def main() -> None:
             procs.append(proc)
             targets.append(Target(name, port, proc.pid, []))
         durable, bare = targets[0], targets[1]
-        load = dict(connections=args.connections, wrk_threads=args.wrk_threads, work=tmp)
+        load = dict(connections=args.connections, wrk_threads=args.wrk_threads, work=tmp,
+                    mix=(args.bad, args.phones))
         for t in targets:
             wrk(t.port, t.pid, 1.0, run_id=f"warm{t.name}{uuid.uuid4().hex[:6]}", **load)
         print(f"wrk -t {args.wrk_threads} -c {args.connections}; waitress threads "
-              f"{args.threads}; {args.rounds} rounds of {args.seconds:g}s, in turn:\n"
+              f"{args.threads}; {args.rounds} rounds of {args.seconds:g}s; "
+              f"{args.bad:g}% bad, {args.phones:g}% with a phone; in turn:\n"
               "  durable = kiosk serve (SQLite WAL, synchronous=FULL)\n"
               "  bare    = bench/bare_app.py under kiosk.serving, as kiosk serve"
               + ("" if args.no_stock else
@@ -221,10 +231,14 @@ def main() -> None:
             mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
         if counted != ratings:
             failed = True
+        cases, wrong = check_cases(engine)
+        failed = failed or bool(wrong)
         ratios = [o.rate / b.rate for o, b in zip(durable.runs, bare.runs)]
         print(f"journal_mode={mode} synchronous={sync} (2 = FULL); the summary counts "
               f"{counted} of {ratings} stored ratings: "
               f"{'OK' if counted == ratings else 'MISMATCH'}")
+        print("follow-up cases: " + ", ".join(f"{n} {k}" for k, n in sorted(cases.items()))
+              + f"; {wrong or 'every rating has the case it calls for: OK'}")
         for t in targets:
             print(f"{t.name:8}: {t.rate:5.0f} ratings/s")
         print(f"ratio   : {durable.rate / bare.rate:.2f} durable/bare (rounds "
@@ -241,6 +255,25 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
     if failed:
         raise SystemExit(1)
+
+
+def check_cases(engine: sa.Engine) -> tuple[dict[str, int], str]:
+    """(cases stored per kind, what is wrong: '' when every stored rating has exactly
+    the case caseopen.case_kind calls for, at the default sample rate)."""
+    from kiosk.caseopen import case_kind
+    from kiosk.config import Defaults
+
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT r.id, r.client_id, r.score, r.phone IS NOT NULL, c.kind "
+            "FROM rating r LEFT JOIN followup_case c ON c.rating_id = r.id")).all()
+    kinds: dict[str, int] = {}
+    wrong = 0
+    for rid, cid, score, phone, kind in rows:
+        if kind:
+            kinds[kind] = kinds.get(kind, 0) + 1
+        wrong += kind != case_kind(score, bool(phone), cid, rid, Defaults.FOLLOWUP_SAMPLE_RATE)
+    return kinds, f"{wrong} ratings without the case they call for" if wrong else ""
 
 
 def _wait_port(port: int, timeout: float = 30) -> None:

@@ -55,11 +55,19 @@ ACTION_LABELS = {
     "suggestion.handle": "处理意见建议",
     "suggestion.reopen": "重新打开意见建议",
     "phone.reveal": "查看完整号码",
+    "calendar.update": "录入节假日安排",
+    "calendar.delete": "删除录入的节假日安排",
+    "appeal.file": "提出申诉",
+    "appeal.rule": "申诉复核",
+    "appeal.reverse": "撤销复核结论",
 }
 TARGET_LABELS = {
     "user": "用户", "hall": "大厅", "department": "部门", "window": "窗口", "staff": "工作人员",
     "duty": "在岗记录", "service_item": "服务事项", "reason": "差评原因",
     "suggestion": "意见建议", "rating": "评价", "followup": "回访", "setting": "设置",
+    "calendar": "节假日安排（年份）",
+    "appeal": "申诉",
+    "followup_case": "回访件",
 }
 # Who acted when nobody was signed in and no name was tried: the server's command line.
 SYSTEM = "(system)"

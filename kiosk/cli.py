@@ -18,7 +18,7 @@ from flask.cli import FlaskGroup, with_appcontext
 from . import clock, summary
 from .bootstrap import first_run, init_db
 from .csvfiles import ImportFailed, open_text
-from .db import db
+from .db import db, utcnow
 from .demo import seed_demo
 from .exports import FORMATS, rating_rows, write_export
 from .fields import InputError
@@ -121,17 +121,22 @@ def _day(value) -> date | None:
 @click.argument("file")
 @click.option("--channel", type=click.Choice(list(CHANNELS)), default="kiosk",
               show_default=True, help="for rows whose channel column is empty or absent")
-def import_ratings_command(file: str, channel: str) -> None:
+@click.option("--open-cases", is_flag=True,
+              help="open the follow-up cases the ratings call for (history opens none "
+                   "unless asked)")
+def import_ratings_command(file: str, channel: str, open_cases: bool) -> None:
     """Import ratings from a CSV with the export's columns; all or nothing."""
     try:
         with open_text(file) as fh, _file_progress(fh, "importing") as moved:
-            result = import_ratings(fh, hall_tz(), channel, progress=moved)
+            result = import_ratings(fh, hall_tz(), channel, progress=moved,
+                                    open_cases=open_cases)
     except (ImportFailed, OSError, UnicodeDecodeError) as exc:
         db.session.rollback()
         raise click.ClickException(str(exc)) from None
     db.session.commit()
     click.echo(f"{result.rows} ratings imported: {result.created} new, "
-               f"{result.updated} updated")
+               f"{result.updated} updated"
+               + (f"; {result.cases} follow-up cases opened" if open_cases else ""))
 
 
 @contextmanager
@@ -227,9 +232,53 @@ def qr_command(out_dir: str) -> None:
         click.secho(f"warning: {base.warning}", err=True, fg="red")
 
 
+@click.command("purge-phones")
+@with_appcontext
+@click.option("--dry-run", is_flag=True, help="print what would be erased; change nothing")
+def purge_phones_command(dry_run: bool) -> None:
+    """Erase phone numbers whose case closed more than PHONE_RETENTION_DAYS ago (and
+    numbers nobody will call any more); safe to run daily from cron."""
+    from .retention import purge_phones
+
+    try:
+        report = purge_phones(utcnow(), current_app.config["PHONE_RETENTION_DAYS"], dry_run)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    if dry_run:
+        db.session.rollback()
+    else:
+        db.session.commit()
+    for line in report.lines():
+        click.echo(line)
+
+
+@click.command("rotate-phone-key")
+@with_appcontext
+def rotate_phone_key_command() -> None:
+    """Seal every stored phone number with a new key and retire the old key.
+
+    Running servers pick up the new key by themselves within seconds; keep a backup
+    of the key file (instance/phone.key) apart from the database's."""
+    from . import phonekeys
+
+    ring = phonekeys.keyring()
+    click.echo(f"adding a new phone key to {ring.path} ...")
+    try:
+        done = phonekeys.rotate(db.session, ring)
+    except phonekeys.PhoneKeyError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"new key {done.new_key}: re-sealed {done.resealed} phone numbers")
+    if done.dropped:
+        click.echo(f"retired key(s) {', '.join(done.dropped)}: removed from {ring.path}")
+    if done.kept:
+        click.echo(f"old key(s) {', '.join(done.kept)} kept: numbers were stored with them "
+                   "meanwhile; run the command again")
+
+
 COMMANDS = (init_db_command, demo_command, import_windows_command, create_user_command,
             export_ratings_command, import_ratings_command, rebuild_summary_command,
-            serve_command, qr_command)
+            serve_command, qr_command, purge_phones_command, rotate_phone_key_command)
 
 
 def init_app(app: Flask) -> None:

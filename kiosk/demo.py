@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from . import clock
+from . import clock, phonekeys
 from .db import db, utcnow
 from .imports import DutyRoster, store_rating_rows
 from .models import Department, Duty, Hall, Staff, Suggestion, Window
@@ -135,7 +135,104 @@ def seed_demo(tz: ZoneInfo, today: date | None = None, seed: int = 20261127) -> 
         db.session.add(Suggestion(window_id=codes.get(code), text=text, channel="kiosk",
                                   created_at=when, received_at=when))
     db.session.flush()
+    _follow_up(rng, tz, now, today)
     return len(params)
+
+
+# Who works the demo's cases. Not accounts (the demo creates none, so the first
+# `kiosk serve` still makes the admin): the history names them and no one signs in.
+DEMO_CALLER = ("回访员-小周", "caller")
+DEMO_SUPERVISOR = ("督查员-老陈", "supervisor")
+CALL_NOTES = {"reached": ["已联系群众，说明情况并致歉", "群众表示理解，已告知整改措施"],
+              "no_answer": ["无人接听，稍后再拨", "响铃无人接听"],
+              "wrong_number": ["号码为空号"], "refused": ["群众不愿接受回访"]}
+CHECKS = [("调阅窗口监控，工作人员解释不够耐心", "已约谈当事人，组织窗口礼仪培训"),
+          ("核实为系统故障导致办理缓慢", "已联系信息中心修复，增设应急受理通道"),
+          ("核实办理流程符合规定，群众对材料要求有误解", "在窗口张贴材料清单图解"),
+          ("高峰时段只开一个窗口，群众等候较久", "高峰时段增开潮汐窗口")]
+
+
+def _follow_up(rng: random.Random, tz: ZoneInfo, now: datetime, today: date) -> None:
+    """Open the cases the demo ratings call for and move them through their lives, so
+    the call list shows every state: closed with each outcome, in progress, open and
+    due, overdue, an upheld appeal, a pending one, and a ruling that was reversed."""
+    from . import followups
+    from .caseopen import open_cases
+    from .models import FollowupCase, Rating, User
+
+    open_cases(db.session, db.session.scalars(sa.select(Rating.id).order_by(Rating.id)))
+    cases = db.session.scalars(sa.select(FollowupCase).order_by(FollowupCase.rated_at,
+                                                                FollowupCase.id)).all()
+    caller = User(username=DEMO_CALLER[0], role=DEMO_CALLER[1])
+    supervisor = User(username=DEMO_SUPERVISOR[0], role=DEMO_SUPERVISOR[1])
+    heads: dict[int, User] = {}
+
+    def head(case: FollowupCase) -> User:
+        dept = case.window.department
+        if dept.id not in heads:
+            heads[dept.id] = User(username=f"{dept.name}负责人", role="department",
+                                  department_id=dept.id)
+        return heads[dept.id]
+
+    def at(case: FollowupCase, hours: float) -> datetime:
+        return min(case.rated_at + timedelta(hours=hours), now - timedelta(minutes=5))
+
+    def call(case: FollowupCase, result: str, hours: float) -> None:
+        followups.record_attempt(case, caller, result, rng.choice(CALL_NOTES[result]),
+                                 now=at(case, hours))
+
+    appeals = {"upheld": None, "pending": None, "reversed": None}
+    for case in cases:
+        age = (today - clock.to_local(case.rated_at, tz).date()).days
+        roll = rng.random()
+        if case.rated_at > now - timedelta(days=1) or (age <= 3 and roll < 0.5):
+            continue  # new: open, not yet due (or due today)
+        if case.kind != "sample" and roll < 0.04 and age > 5:
+            # Late: never contacted (overdue), or contacted and stuck past resolve_due.
+            if case.kind == "callback" and rng.random() < 0.5:
+                call(case, "no_answer", 3)
+            continue
+        bad = case.kind != "sample"
+        kind = next((k for k, v in appeals.items() if v is None), None)
+        if bad and kind and age > 10 and roll > 0.9:
+            dept = head(case)
+            followups.record_rectification(case, dept, "调阅监控并询问当事窗口人员",
+                                           None, now=at(case, 4))
+            appeal = followups.file_appeal(case, dept, "监控显示群众未办理业务即连续点击"
+                                           "差评，属误评，申请复核", now=at(case, 5))
+            appeals[kind] = appeal
+            if kind in ("upheld", "reversed"):
+                followups.rule_appeal(appeal, supervisor, True, "经查看监控属实，申诉成立",
+                                      now=at(case, 30))
+            if kind == "reversed":
+                followups.reverse_ruling(appeal, supervisor, "群众来电补充说明确有不满，"
+                                         "撤销原结论", now=at(case, 50))
+            continue
+        if case.kind == "callback":
+            if roll < 0.12:
+                call(case, "no_answer", 2)
+                call(case, "no_answer", 6)
+                if age > 4:
+                    followups.close(case, caller, "unreachable", "两次未接通", now=at(case, 26))
+                continue
+            call(case, "reached", 2)
+        elif case.kind == "sample":
+            call(case, "reached", 3)
+            followups.close(case, caller, "sample_confirmed" if roll < 0.9
+                            else "sample_disputed", now=at(case, 4))
+            continue
+        if age < 5 and roll < 0.7:
+            continue  # in progress: the department is still on it
+        verified, changed = rng.choice(CHECKS)
+        followups.record_rectification(case, head(case), verified, changed, now=at(case, 24))
+        if case.kind == "callback":
+            followups.record_citizen_view(case, caller, "satisfied" if roll < 0.85
+                                          else "unsatisfied", now=at(case, 48))
+            followups.close(case, caller, "resolved" if roll < 0.7 else "explained",
+                            now=at(case, 49))
+        else:
+            followups.close(case, head(case), "no_fault" if roll < 0.3 else "resolved",
+                            now=at(case, 30))
 
 
 def _tap_time(rng: random.Random, day: date, tz: ZoneInfo) -> datetime:
@@ -178,7 +275,7 @@ def _rating(rng: random.Random, window: Window, quality: float, tapped: datetime
         "channel": "qr" if rng.random() < 0.2 else "kiosk",
         "reasons": ";".join(reasons),
         "comment": comment,
-        "phone": phone,
+        "phone": phonekeys.keyring().seal(phone) if phone else None,  # sealed at rest
         "ticket": f"{window.code}{rng.randint(1, 120):03d}",
         "created_at": tapped,
         "received_at": min(tapped + timedelta(seconds=rng.randint(0, 3)), now),

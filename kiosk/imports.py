@@ -28,15 +28,15 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from . import clock, fields, privacy, summary
+from . import caseopen, clock, fields, phonekeys, privacy, summary
 from .csvfiles import ImportFailed, read_header, record_chunks
 from .db import db, utcnow
 from .exports import COLUMNS as EXPORT_COLUMNS
 from .fields import storable
-from .models import Duty, ReasonCode, Staff, Window
+from .models import Duty, Rating, ReasonCode, Staff, Window
 from .ratings import (COMMENT_MAX, FLAGS_MAX_LEN, REASONS_MAX_LEN, TICKET_MAX,
                       sqlite_timestamp)
-from .scale import CHANNELS, SCORES
+from .scale import CHANNELS, SCORES, is_bad
 
 REQUIRED = {"window", "score", "created_at"}
 OPTIONAL = set(EXPORT_COLUMNS) - REQUIRED
@@ -96,6 +96,7 @@ class RatingImport:
     rows: int
     created: int
     updated: int
+    cases: int = 0  # follow-up cases opened (open_cases)
 
 
 class DutyRoster:
@@ -430,10 +431,13 @@ def _stored_before(cur) -> dict[str, tuple]:
 
 
 def import_ratings(fh: IO[str], tz: ZoneInfo, default_channel: str = "kiosk",
-                   progress: Callable[[], None] | None = None) -> RatingImport:
+                   progress: Callable[[], None] | None = None,
+                   open_cases: bool = False) -> RatingImport:
     """Import ratings from CSV with the export's columns. Flushes; the caller commits.
 
-    ``progress`` is called after every chunk (to move a progress bar)."""
+    ``progress`` is called after every chunk (to move a progress bar). History opens
+    no follow-up case unless ``open_cases``: then each imported rating that calls for
+    one and has none gets it (kiosk/caseopen.py), in the same transaction."""
     session = db.session
     windows = dict(session.execute(sa.select(Window.code, Window.id)).all())
     staff = dict(session.execute(sa.select(Staff.staff_no, Staff.id)).all())
@@ -448,6 +452,7 @@ def import_ratings(fh: IO[str], tz: ZoneInfo, default_channel: str = "kiosk",
     errors: list[str] = []
     error_count = 0
     seen: set[str] = set()
+    case_keys: list[str] = []  # client_ids of rows that may call for a case
 
     def take(lines: list[int], records: list[list[str]]) -> None:
         """Check a chunk of records and, while the file has no bad line, store it."""
@@ -477,6 +482,8 @@ def import_ratings(fh: IO[str], tz: ZoneInfo, default_channel: str = "kiosk",
                      mostly_new=result.updated <= result.created)
         result.updated += old
         result.created += len(chunk) - old
+        if open_cases:  # bad ratings, and good ones with a number (the sample)
+            case_keys.extend(p[0] for p in chunk if is_bad(p[3]) or p[7])
         if progress:
             progress()
 
@@ -500,7 +507,19 @@ def import_ratings(fh: IO[str], tz: ZoneInfo, default_channel: str = "kiosk",
             conn.exec_driver_sql(f"PRAGMA cache_size={int(cache)}")
     if error_count:
         raise ImportFailed(errors, error_count)
+    if case_keys:
+        result.cases = _open_cases(session, case_keys)
     return result
+
+
+def _open_cases(session, client_ids: list[str]) -> int:
+    """Open the cases the ratings stored under ``client_ids`` call for (the writer's
+    rules and deadlines: kiosk/caseopen.py)."""
+    ids: list[int] = []
+    for i in range(0, len(client_ids), 900):  # SQLite allows 999 parameters
+        ids.extend(session.scalars(sa.select(Rating.id).where(
+            Rating.client_id.in_(client_ids[i:i + 900]))))
+    return caseopen.open_cases(session, ids)
 
 
 _ROSTER = object()  # a blank staff_no: the clerk on duty by the roster
@@ -607,11 +626,14 @@ class RowParser:
 
     @staticmethod
     def phone(text: str) -> str | None:
+        """The number as stored: normalized, then sealed (kiosk/phonekeys.py)."""
         phone = text.strip()
         if not phone:
             return None
         # A masked number (from an export without --with-phone) carries nothing to keep.
-        return None if privacy.is_masked(phone) else privacy.normalize_phone(phone)
+        if privacy.is_masked(phone):
+            return None
+        return phonekeys.keyring().seal(privacy.normalize_phone(phone))
 
     def staff_of(self, text: str) -> int | object:
         """The clerk of a ``staff_no`` cell; ``_ROSTER`` when it is blank."""

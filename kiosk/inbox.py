@@ -5,7 +5,6 @@ Services flush, never commit; every change is written to the audit log.
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -14,12 +13,12 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
-from . import audit, clock
+from . import audit, clock, paging
 from .db import db, utcnow
 from .fields import InputError
 from .glance import Scope
 from .models import Suggestion, User, Window
-from .privacy import mask_phone, may_see_whole_phone
+from .privacy import masked_phone, may_see_whole_phone, unseal_phone
 from .scale import CHANNELS
 
 REPLY_MAX = 1000
@@ -72,38 +71,14 @@ def _query(scope: Scope, flt: InboxFilter, tz: ZoneInfo) -> sa.Select:
                      joinedload(Suggestion.handled_by)))
 
 
-@dataclass(frozen=True)
-class Page:
-    items: list[Suggestion]
-    total: int
-    number: int
-    per_page: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, math.ceil(self.total / self.per_page))
-
-    @property
-    def has_prev(self) -> bool:
-        return self.number > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.number < self.pages
-
-
 def find(scope: Scope, flt: InboxFilter, tz: ZoneInfo, number: int = 1,
-         per_page: int = PER_PAGE) -> Page:
+         per_page: int = PER_PAGE) -> paging.Page:
     """One page of the suggestions that match, newest first."""
     query = _query(scope, flt, tz)
     total = db.session.scalar(sa.select(sa.func.count()).select_from(Suggestion).where(
         *visible(scope), *flt.conditions(tz)))
-    pages = max(1, math.ceil(total / per_page))
-    number = min(max(1, number), pages)
-    items = db.session.scalars(
-        query.order_by(Suggestion.created_at.desc(), Suggestion.id.desc())
-        .offset((number - 1) * per_page).limit(per_page)).unique().all()
-    return Page(list(items), total, number, per_page)
+    return paging.fetch(query.order_by(Suggestion.created_at.desc(), Suggestion.id.desc()),
+                        total, number, per_page)
 
 
 def matching(scope: Scope, flt: InboxFilter, tz: ZoneInfo) -> list[Suggestion]:
@@ -173,7 +148,7 @@ def reveal_phone(suggestion: Suggestion, user: User) -> str | None:
     if not suggestion.phone:
         return None
     audit.record(user, "phone.reveal", "suggestion", suggestion.id)
-    return suggestion.phone
+    return unseal_phone(suggestion.phone)
 
 
 CSV_HEADER = ("编号", "提交时间", "窗口编号", "窗口名称", "部门", "意见内容", "联系电话",
@@ -191,7 +166,7 @@ def csv_rows(suggestions: Iterable[Suggestion], tz: ZoneInfo) -> Iterable[tuple]
         channel = CHANNELS.get(s.channel or "")
         yield (s.id, local(s.created_at), window.code if window else "",
                window.name if window else "", window.department.name if window else "",
-               s.text, mask_phone(s.phone) or "",
+               s.text, masked_phone(s.phone) or "",
                channel.zh if channel else "", "已处理" if s.handled_at else "未处理",
                local(s.handled_at), s.handled_by.username if s.handled_by else "",
                s.reply if s.handled_at else "")

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from . import fields, summary
+from . import caseopen, fields, summary
 from .db import utcnow
 from .fields import InputError
 from .models import Rating
@@ -45,7 +45,7 @@ class NewRating:
     channel: str
     reasons: str
     comment: str | None
-    phone: str | None
+    phone: str | None  # sealed (kiosk/phonekeys.py): never plain past validation
     ticket: str | None
     created_at: datetime
     received_at: datetime
@@ -150,6 +150,22 @@ class DriverSQL:
         return self._cached("summary", n, lambda n: summary.UPSERT.format(marks="), (".join(
             f":g{i}, :d{i}, :w{i}, :s{i}, :l{i}, :n{i}" for i in range(n))))
 
+    def cases(self, n: int) -> str:
+        """INSERT of ``n`` follow-up cases (caseopen.CASE_COLUMNS)."""
+        return self._cached("cases", n, caseopen.insert_sql)
+
+    def case_params(self, rows: list[dict]) -> dict:
+        ts, day = self.timestamp, self.day
+        params: dict = {}
+        for i, row in enumerate(rows):
+            for column, value in row.items():
+                if column in ("rated_at", "opened_at"):
+                    value = ts(value)
+                elif column in ("contact_due", "resolve_due"):
+                    value = day(value)
+                params[f"{column}{i}"] = value
+        return params
+
     def summary_params(self, delta: summary.Delta) -> tuple[int, dict]:
         """How many rows ``delta`` changes, and their parameters for ``summary``."""
         day = self.day
@@ -206,9 +222,10 @@ class RatingWriter:
     MAX_BATCH = 500  # 10 parameters a row; SQLite allows 32766 a statement
     IDLE_SECONDS = 5.0
 
-    def __init__(self, engine: sa.Engine, tz: ZoneInfo) -> None:
+    def __init__(self, engine: sa.Engine, tz: ZoneInfo, cases: caseopen.CaseOpener) -> None:
         self.engine = engine
         self.tz = tz
+        self.cases = cases
         self.sql = DriverSQL(engine.dialect.name)
         self.operational_errors = engine.dialect.loaded_dbapi.OperationalError
         self._forget_thread()
@@ -334,6 +351,13 @@ class RatingWriter:
                 n, params = sql.summary_params(delta)
                 if n:
                     cur.execute(sql.summary(n), params)
+                # So do the follow-up cases the new ratings call for.
+                row = self.cases.row
+                cases = [case for r in first if r.client_id in new and (case := row(
+                    new[r.client_id], r.client_id, r.window_id, r.score, r.phone is not None,
+                    r.created_at, r.received_at))]
+                if cases:
+                    cur.execute(sql.cases(len(cases)), sql.case_params(cases))
             old_ids = [r.client_id for r in first if r.client_id not in new]
             old = {}
             if old_ids:
@@ -362,11 +386,13 @@ class RatingWriter:
 class RatingIntake:
     """Validates rating bodies and stores them through the writer."""
 
-    def __init__(self, engine: sa.Engine, bounds: fields.TapBounds) -> None:
+    def __init__(self, engine: sa.Engine, bounds: fields.TapBounds,
+                 cases: caseopen.CaseOpener, seal: Callable[[str], str]) -> None:
         self.bounds = bounds
+        self.seal = seal  # phones are sealed here, in the request thread
         self.windows = Directory(lambda: _load_map(engine, "SELECT code, id FROM service_window"))
         self.reasons = Directory(lambda: _load_map(engine, "SELECT code, code FROM reason_code"))
-        self.writer = RatingWriter(engine, bounds.tz)
+        self.writer = RatingWriter(engine, bounds.tz, cases)
 
     def accept(self, body: Any, now: datetime | None = None) -> Stored:
         """Validate ``body`` (a parsed JSON value) and store it; InputError if invalid."""
@@ -385,6 +411,8 @@ class RatingIntake:
         comment = fields.text(payload, "comment", COMMENT_MAX)
         ticket = fields.text(payload, "ticket", TICKET_MAX)
         phone = fields.phone(payload)
+        if phone is not None:
+            phone = self.seal(phone)
         created_at = fields.tap_time(payload, now, self.bounds)
         window_id = self.window_id(payload.get("window"))
         return NewRating(cid, window_id, score, channel, reasons, comment, phone, ticket,

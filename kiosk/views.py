@@ -10,7 +10,7 @@ from flask import (Blueprint, Flask, abort, current_app, jsonify, render_templat
 from flask_babel import get_locale
 from werkzeug.exceptions import UnsupportedMediaType
 
-from . import board as hall_board, clock, hotpath
+from . import board as hall_board, caseopen, clock, hotpath, phonekeys
 from .db import db, utcnow
 from .fields import InputError, TapBounds
 from .hotpath import RatingEndpoint
@@ -169,7 +169,10 @@ def asset_url(name: str) -> str:
 def init_app(app: Flask) -> None:
     with app.app_context():
         engine = db.engine
-    app.extensions["kiosk.intake"] = RatingIntake(engine, TapBounds.from_config(app.config))
+    app.extensions["kiosk.intake"] = RatingIntake(
+        engine, TapBounds.from_config(app.config), caseopen.opener(app),
+        # The key file is made when the first number comes, not when the app starts.
+        lambda plain: phonekeys.keyring(app).seal(plain))
     app.register_blueprint(bp)
     app.jinja_env.globals.update(asset_url=asset_url, photo_url=photo_url)
     # POST /api/ratings is answered below Flask (see hotpath.py).

@@ -16,7 +16,8 @@ import pytest
 import sqlalchemy as sa
 
 from kiosk.db import db
-from kiosk.models import Department, Hall, Rating, ReasonCode, Staff, User, Window
+from kiosk.models import (Appeal, CaseEvent, Department, FollowupCase, Hall, Rating,
+                          ReasonCode, Staff, User, Window)
 
 from .helpers import make_window
 
@@ -142,8 +143,10 @@ def test_export_import_round_trip(runner, app, tmp_path):
     masked = run(runner, "export-ratings").output
     assert "****" in masked
 
-    # Wipe the ratings, import the export, and export again: the same bytes.
-    db.session.execute(sa.delete(Rating))
+    # Wipe the ratings (and the demo's cases), import the export, and export again:
+    # the same bytes.
+    for model in (Appeal, CaseEvent, FollowupCase, Rating):
+        db.session.execute(sa.delete(model))
     db.session.commit()
     path = write(tmp_path, "r.csv", full.output)
     result = run(runner, "import-ratings", path)

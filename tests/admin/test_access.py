@@ -14,7 +14,7 @@ from werkzeug.routing import Rule
 
 from admin import PUBLIC, allowed_roles
 from kiosk.db import db
-from kiosk.models import Department, Staff, Suggestion, User, Window
+from kiosk.models import Department, FollowupCase, Staff, Suggestion, User, Window
 
 from ..helpers import csrf_token, make_user, make_window, rating_body
 
@@ -24,12 +24,16 @@ CHANGES = {"POST", "PUT", "PATCH", "DELETE"}
 OWN, OTHER = "本股室", "他股室"
 # What only the other department's head may see: its window, clerk and suggestion.
 OTHER_MARKS = ("Z99", "他股室专用窗口", "赵他人", "只属于他股室的建议")
+# Views a role may open whose every use kiosk/followups.may still refuses it (403):
+# rectifying and appealing are a department's own work, not an admin's.
+REFUSED_BY_CASE_RULES = {"admin": {"admin.followup_rectify", "admin.followup_appeal"}}
 
 
 @pytest.fixture
 def hall(app):
-    """Two departments, each with a window, a clerk on duty, ratings this week and a
-    suggestion; a department head of the first one is what ``login`` makes."""
+    """Two departments, each with a window, a clerk on duty, ratings this week (the
+    bad one opens a follow-up case) and a suggestion; a department head of the first
+    one is what ``login`` makes."""
     own = make_window("A01", "本股室综合窗口", OWN, "S001", "钱本人")
     other = make_window("Z99", "他股室专用窗口", OTHER, "S999", "赵他人")
     intake = app.extensions["kiosk.intake"]
@@ -73,7 +77,9 @@ def _sample(model: type, prefer_other: bool):
     if prefer_other:
         picks = {Window: Window.code == "Z99", Staff: Staff.staff_no == "S999",
                  Department: Department.name == OTHER,
-                 Suggestion: Suggestion.text == "只属于他股室的建议"}
+                 Suggestion: Suggestion.text == "只属于他股室的建议",
+                 FollowupCase: FollowupCase.window_id.in_(
+                     db.select(Window.id).where(Window.code == "Z99"))}
         if model in picks:
             row = db.session.query(model).filter(picks[model]).first()
             if row is not None:
@@ -150,7 +156,8 @@ def test_each_role_gets_403_exactly_where_the_view_excludes_it(app, login, hall,
     for rule in admin_rules(app):
         if is_public(rule):
             continue
-        allowed = role in allowed_roles(rule.endpoint)
+        allowed = role in allowed_roles(rule.endpoint) \
+            and rule.endpoint not in REFUSED_BY_CASE_RULES.get(role, ())
         path = url_for_rule(rule)
         requests = []
         if "GET" in rule.methods:
@@ -181,6 +188,19 @@ def test_every_state_changing_admin_route_refuses_a_post_without_csrf(app, login
             wrong.append(f"POST {path}: {response.status_code}")
     assert not wrong, "accepted without a CSRF token:\n" + "\n".join(wrong)
     assert client.get("/admin/").status_code == 200  # not even signed out
+
+
+# The holiday calendar: supervisors may look, only admins change it (every case's
+# due dates follow a change).
+CALENDAR_ROLES = {
+    "admin.calendar": {"admin", "supervisor"},
+    "admin.calendar_save": {"admin"},
+    "admin.calendar_delete": {"admin"},
+}
+
+
+def test_the_calendar_is_shown_to_supervisors_and_changed_by_admins_only(app):
+    assert {e: set(allowed_roles(e)) for e in CALENDAR_ROLES} == CALENDAR_ROLES
 
 
 def test_the_state_is_untouched_by_a_refused_post(app, login, hall):
@@ -258,3 +278,34 @@ def test_sample_users_exist_for_user_urls(app, hall):
     make_user("sample", "caller")
     rule = next(r for r in app.url_map.iter_rules() if r.endpoint == "admin.user_edit")
     assert url_for_rule(rule) == f"/admin/users/{db.session.query(User).first().id}"
+
+
+# The call list and the case forms (admin/followups.py): who may open each. Which
+# case a role may change is kiosk/followups.may's business (tests/test_followups.py).
+EVERYONE = {"admin", "supervisor", "caller", "department"}
+FOLLOWUP_ROLES = {
+    "admin.followups_list": EVERYONE, "admin.followups_json": EVERYONE,
+    "admin.followups_csv": EVERYONE, "admin.followups_print": EVERYONE,
+    "admin.followup": EVERYONE,
+    "admin.followup_attempt": {"admin", "caller"}, "admin.followup_take": {"admin", "caller"},
+    "admin.followup_citizen_view": {"admin", "caller"},
+    "admin.followup_assign": {"admin", "supervisor"},
+    "admin.followup_reopen": {"admin", "supervisor"},
+    "admin.followup_rule": {"admin", "supervisor"},
+    "admin.followup_reverse": {"admin", "supervisor"},
+    "admin.followup_rectify": {"admin", "department"},
+    "admin.followup_appeal": {"admin", "department"},
+    "admin.followup_close": EVERYONE,
+}
+
+
+def test_the_call_list_and_case_forms_are_open_to_the_right_roles(app):
+    assert {e: set(allowed_roles(e)) for e in FOLLOWUP_ROLES} == FOLLOWUP_ROLES
+    followup_endpoints = {r.endpoint for r in admin_rules(app) if "/followups" in r.rule}
+    assert followup_endpoints == set(FOLLOWUP_ROLES)  # a new one gets a row here
+
+
+def test_the_hall_has_follow_up_cases_to_open(app, hall):
+    # The case URLs above are tried on real cases, one per department.
+    cases = db.session.scalars(db.select(FollowupCase).order_by(FollowupCase.id)).all()
+    assert [c.window.code for c in cases] == ["A01", "Z99"]
