@@ -8,6 +8,7 @@ from flask_login import current_user
 
 from kiosk import calllist, casestats, clock, followups, glance, inbox
 from kiosk.db import db, utcnow
+from kiosk.models import Department
 
 from . import ALL_ROLES, allowed_roles, bp, nav_item, roles
 from .scope import NO_DEPARTMENT, glance_scope, hall_tz
@@ -52,9 +53,18 @@ def followup_glance(scope: glance.Scope, today: date) -> dict:
         "now": casestats.open_now(db.session, today, department_id=scope.department_id),
         "recent": recent.overall, "days": FOLLOWUP_DAYS, "cases": page.items,
         "total": page.total, "today": today,
+        "departments": _by_department(recent) if scope.department_id is None else [],
         "first": current_user.role == "department"},
         "followup_overdue": followups.is_overdue, "followup_kinds": followups.KIND_LABELS,
         "followup_statuses": followups.STATUS_LABELS}
+
+
+def _by_department(recent: casestats.Report) -> list[tuple[str, casestats.CaseStats]]:
+    """Each department's figures, those with overdue cases first (management's view)."""
+    names = dict(db.session.execute(db.select(Department.id, Department.name)).all())
+    rows = [(names.get(dept_id, "（未分部门）"), stats)
+            for dept_id, stats in recent.by_department.items()]
+    return sorted(rows, key=lambda r: (-r[1].overdue, -r[1].cases, r[0]))
 
 
 nav_item("admin.dashboard", "概览", 10)

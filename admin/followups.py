@@ -24,13 +24,11 @@ from . import bp, nav_item, roles
 from .scope import department_scope, hall_tz
 
 LIST_ROLES = ("caller", "supervisor", "department")
-# Which roles may post each form (kiosk/followups.may decides case by case).
-FORM_ROLES = {
-    "attempt": ("caller",), "take": ("caller",), "assign": ("supervisor",),
-    "rectify": ("department",), "citizen_view": ("caller",),
-    "close": ("caller", "supervisor", "department"), "reopen": ("supervisor",),
-    "appeal": ("department",), "rule": ("supervisor",), "reverse": ("supervisor",),
-}
+# Which roles may post each form, from kiosk/followups' one table of who may do what
+# (admins pass every roles() check; followups.may still decides case by case).
+FORM_ROLES = {action: tuple(role for role, actions in followups.ROLE_ACTIONS.items()
+                            if action in actions and role != "admin")
+              for action in followups.ACTIONS}
 LIST_ARGS = ("status", "kind", "window", "assigned", "overdue", "page")
 
 

@@ -128,6 +128,8 @@ def refusal(user: User, action: str, case: FollowupCase) -> str | None:
         return "此回访件已结案"
     if action == "reopen" and case.status != "closed":
         return "此回访件尚未结案"
+    if action == "reopen" and case.outcome == "appeal_upheld":
+        return "此件因申诉成立结案，如需重新处理请撤销复核结论"
     if action == "attempt" and case.kind == "verify":
         return "现场核实件没有联系电话，无需电话回访"
     if action == "rectify" and case.kind == "sample":
@@ -432,8 +434,6 @@ def reopen(case: FollowupCase, user: User, note: str, seen_version=None, *,
     """Put a closed case back in progress, saying why. A case closed by an upheld
     appeal reopens only by reversing the ruling (which counts the rating again)."""
     _require(user, "reopen", case)
-    if case.outcome == "appeal_upheld":
-        raise CaseError("此件因申诉成立结案，如需重新处理请撤销复核结论", 409)
     event = _step(case, user, "reopen", seen_version=seen_version,
                   note=_note(note, "请填写重新打开的原因"), status="in_progress", now=now)
     case.outcome, case.closed_at, case.closed_by_id = None, None, None

@@ -114,3 +114,14 @@ def test_a_department_head_sees_their_own_open_cases_first(login, figures):
     other = login("department", OTHER).get("/admin/").get_data(as_text=True)
     assert "没有待办的回访件" in other
 
+
+
+def test_the_dashboard_ranks_departments_by_overdue_cases(login, figures):
+    page = login("supervisor").get("/admin/").get_data(as_text=True)
+    table = page[page.index("followup-departments"):]
+    table = table[:table.index("</table>")]
+    # 本股室 has the overdue case (first, marked); 他股室's only case left on appeal.
+    assert OWN in table and OTHER not in table
+    assert "overdue-badge" in table and "66.7%" in table
+    own = login("department", OWN).get("/admin/").get_data(as_text=True)
+    assert "followup-departments" not in own
