@@ -26,8 +26,6 @@ csrf = CSRFProtect()
 
 ALL_ROLES = ROLES
 PUBLIC = "_public"  # views open without a session (the login page)
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
 
 def roles(*allowed: str) -> Callable:
@@ -81,14 +79,12 @@ def summary_notice() -> dict:
 
 
 @bp.after_app_request
-def security_headers(response):
-    # Every response under /admin/, error pages for unknown /admin/ paths included.
+def private_caching(response):
+    # Every response under /admin/, error pages for unknown /admin/ paths included:
+    # personal data must not stay in a shared browser's cache. (The security headers
+    # of every page, these included, are set in one place: kiosk/security.py.)
     if not (request.path + "/").startswith(bp.url_prefix + "/"):
         return response
-    response.headers["Content-Security-Policy"] = CSP
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Referrer-Policy"] = "same-origin"
     response.headers.setdefault("Cache-Control", "no-store")
     return response
 

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def create_app(test_config: dict | None = None) -> Flask:
     """Build the application; works with no arguments (``waitress-serve --call``)."""
-    from . import cli, config, db, errors, i18n, views
+    from . import cli, config, db, errors, i18n, security, views
 
     app = Flask(
         __name__,
@@ -30,4 +30,5 @@ def create_app(test_config: dict | None = None) -> Flask:
     # imports them.
     for name in app.config["EXTENSIONS"]:
         importlib.import_module(name).init_app(app)
+    security.init_app(app)  # last: its headers wrap every answer, hotpath's included
     return app

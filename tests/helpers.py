@@ -67,3 +67,25 @@ def sign_in(client, username: str, password: str = PASSWORD, next_url: str = "")
     url = "/admin/login" + (f"?next={next_url}" if next_url else "")
     return client.post(url, data={"username": username, "password": password,
                                   "csrf_token": csrf_token(page.get_data(as_text=True))})
+
+
+def wait_js(page, expression: str, timeout: float = 30_000) -> None:
+    """Until ``expression`` is truthy in ``page`` (``timeout`` in ms, as Playwright's).
+
+    Playwright's ``page.wait_for_function`` runs ``eval`` inside the page, which the
+    site's Content-Security-Policy (kiosk/security.py: no 'unsafe-eval') refuses;
+    ``page.evaluate`` goes through DevTools, which the policy does not govern."""
+    import time
+
+    from playwright.sync_api import Error
+
+    deadline = time.monotonic() + timeout / 1000
+    while True:
+        try:
+            if page.evaluate(expression):
+                return
+        except Error:  # the page is navigating; ask the next one
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} ms waiting for: {expression}")
+        time.sleep(0.05)

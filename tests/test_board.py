@@ -15,7 +15,7 @@ from kiosk import board, clock, summary
 from kiosk.db import db, utcnow
 from kiosk.models import Department, Duty, Hall, Rating, Staff, Suggestion, Window
 
-from .helpers import make_window, rating_body
+from .helpers import make_window, rating_body, wait_js
 from .liveserver import LiveServer
 
 TZ = clock.zone("Asia/Shanghai")
@@ -209,7 +209,7 @@ def test_the_board_on_the_hall_tv_survives_a_server_restart(app, database_uri, t
         # A new rating shows within a refresh, without reloading the page.
         page.evaluate("window.__same_page = true")
         rate(app, "C03", 5, now=utcnow())
-        page.wait_for_function(
+        wait_js(page,
             "document.querySelector('[data-f=\"today.ratings\"]').textContent === '18'",
             timeout=10000)
 
@@ -225,7 +225,7 @@ def test_the_board_on_the_hall_tv_survives_a_server_restart(app, database_uri, t
         rate(app, "A01", 5, now=utcnow())  # stored while the board could not see it
         srv = LiveServer(database_uri, tmp_path / "srv", port=port, config=REFRESH)
         offline.wait_for(state="hidden", timeout=15000)
-        page.wait_for_function(
+        wait_js(page,
             "document.querySelector('[data-f=\"today.ratings\"]').textContent === '19'",
             timeout=10000)
         assert page.evaluate("window.__same_page") is True  # updated in place

@@ -16,7 +16,7 @@ from kiosk.db import db
 from kiosk.models import Rating, Suggestion
 from kiosk.privacy import unseal_phone
 
-from .helpers import make_window
+from .helpers import make_window, wait_js
 from .liveserver import LiveServer
 
 CHROMIUM = "/usr/bin/chromium"
@@ -53,7 +53,7 @@ def shot(page, name: str) -> None:
 
 def wait_sent(page, timeout: float = 15) -> None:
     """Until the page's outbox is empty and no tap is held."""
-    page.wait_for_function(
+    wait_js(page,
         f"!(JSON.parse(localStorage.getItem('{OUTBOX}') || '[]').length)"
         " && !Object.keys(JSON.parse(localStorage.getItem('kiosk.held.v2') || '{}')).length",
         timeout=timeout * 1000)
@@ -143,21 +143,21 @@ def test_offline_taps_are_queued_survive_a_reload_and_are_sent_once(
     try:
         page.evaluate("navigator.serviceWorker.ready")
         page.reload()  # now served through the service worker, which keeps a copy
-        page.wait_for_function("navigator.serviceWorker.controller !== null")
+        wait_js(page, "navigator.serviceWorker.controller !== null")
 
         srv.stop()  # the hall's network is down
         context.set_offline(True)
         taps = []
         for score in (5, 3, 1):
             page.wait_for_selector("#start", state="visible", timeout=8000)
-            page.wait_for_function("!document.querySelector('.face-btn').disabled")
+            wait_js(page, "!document.querySelector('.face-btn').disabled")
             taps.append(datetime.now(UTC).replace(tzinfo=None))
             page.click(f".face-btn.s{score}")
             if score <= 3:
                 page.click("#details-skip")
             assert page.locator("#thanks").is_visible()
         page.wait_for_selector("#start", state="visible", timeout=8000)
-        page.wait_for_function(f"JSON.parse(localStorage.getItem('{OUTBOX}')).length === 3")
+        wait_js(page, f"JSON.parse(localStorage.getItem('{OUTBOX}')).length === 3")
         assert "3" in page.locator("#status").inner_text()
         shot(page, "kiosk-offline-queue")
 
@@ -245,7 +245,7 @@ def test_without_a_service_worker_the_queue_still_works(browser, server):
     context.set_offline(True)
     page.click(".face-btn.s4")
     page.wait_for_selector("#start", state="visible", timeout=8000)
-    page.wait_for_function(f"JSON.parse(localStorage.getItem('{OUTBOX}')).length === 1")
+    wait_js(page, f"JSON.parse(localStorage.getItem('{OUTBOX}')).length === 1")
     assert ratings() == []
     context.set_offline(False)
     wait_sent(page, timeout=30)
@@ -274,7 +274,7 @@ def test_a_5xx_is_retried_and_a_4xx_is_dropped_and_logged(browser, server):
     page.route("**/api/ratings", lambda route: route.fulfill(
         status=400, content_type="application/json", body='{"error": "score is required"}'))
     page.wait_for_selector("#start", state="visible", timeout=8000)
-    page.wait_for_function("!document.querySelector('.face-btn').disabled")
+    wait_js(page, "!document.querySelector('.face-btn').disabled")
     page.click(".face-btn.s4")
     wait_sent(page, timeout=15)
     dropped = page.evaluate("JSON.parse(localStorage.getItem('kiosk.dropped.v1'))")
@@ -307,7 +307,7 @@ def test_without_local_storage_taps_still_arrive(browser, server):
     page.goto(server.url + "/k/A01")
     page.click(".face-btn.s5")
     page.wait_for_selector("#start", state="visible", timeout=8000)
-    page.wait_for_function("document.getElementById('status').hidden")
+    wait_js(page, "document.getElementById('status').hidden")
     for _ in range(50):
         if ratings():
             break

@@ -17,7 +17,7 @@ from kiosk.models import AuditEntry, Rating, Staff, Window
 from kiosk.records import FieldError
 from kiosk.windows import window_card
 
-from .helpers import PASSWORD, make_user, make_window, rating_body
+from .helpers import PASSWORD, make_user, make_window, rating_body, wait_js
 from .liveserver import LiveServer
 from .test_pages import open_page, shot
 
@@ -344,9 +344,9 @@ def test_a_huangang_in_the_admin_shows_on_the_idle_kiosk(browser, app, database_
         assert "王芳" in admin.locator(".duty-now").inner_text()
         changed = time.monotonic()
 
-        page.wait_for_function("document.querySelector('.card .name') && "
-                               "document.querySelector('.card .name').textContent === '王芳'",
-                               timeout=60_000)
+        wait_js(page, "document.querySelector('.card .name') && "
+                      "document.querySelector('.card .name').textContent === '王芳'",
+                timeout=60_000)
         assert time.monotonic() - changed < 60
         assert "QH0102" in page.locator(".card .no").inner_text()
         assert "税费缴纳" in page.locator(".card .duties").inner_text()
@@ -386,8 +386,8 @@ def test_the_kiosk_leaves_the_card_alone_mid_rating_and_when_the_server_is_away(
         assert page.locator("#status").is_hidden()  # and is no reason to show "offline"
 
         page.unroute("**/api/windows/*/card")
-        page.wait_for_function("document.querySelector('.card .name').textContent === '王芳'",
-                               timeout=20_000)
+        wait_js(page, "document.querySelector('.card .name').textContent === '王芳'",
+                timeout=20_000)
         assert page.locator(".card .initial").inner_text() == "王"
         context.close()
     finally:

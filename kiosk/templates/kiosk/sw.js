@@ -36,13 +36,21 @@ self.addEventListener("activate", function (event) {
   }).then(function () { return self.clients.claim(); }));
 });
 
+// Drawn here, it still lives under the site's policy: no inline script or style (it
+// reloads itself by a meta refresh and takes its look from the cached stylesheet).
+var SECURITY_HEADERS = {{ security_headers | tojson }};
+var CSS = ASSETS.filter(function (u) { return /\.css(\?|$)/.test(u); });
+
 function offlinePage() {
   var html = '<!doctype html><meta charset="utf-8"><meta name="viewport" ' +
-    'content="width=device-width, initial-scale=1"><title>…</title>' +
-    '<body style="font:28px/1.5 sans-serif;text-align:center;padding-top:30vh;color:#333">' +
-    '网络暂时中断，正在重新连接…<br><small>Reconnecting…</small>' +
-    '<script>setTimeout(function(){location.reload()},10000)</script>';
-  return new Response(html, { status: 503, headers: { "Content-Type": "text/html; charset=utf-8" } });
+    'content="width=device-width, initial-scale=1"><meta http-equiv="refresh" content="10">' +
+    '<title>…</title>' + CSS.map(function (u) {
+      return '<link rel="stylesheet" href="' + u + '">';
+    }).join("") + '<body class="notice offline">' +
+    '网络暂时中断，正在重新连接…<br><small>Reconnecting…</small>';
+  var headers = new Headers(SECURITY_HEADERS);
+  headers.set("Content-Type", "text/html; charset=utf-8");
+  return new Response(html, { status: 503, headers: headers });
 }
 
 function page(event, path) {
