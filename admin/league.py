@@ -86,33 +86,12 @@ def build(period: leagues.Period, scope: Scope) -> leagues.League:
 
 def case_report(table: leagues.League, scope: Scope) -> casestats.Report:
     """The follow-up figures of the cases of the table's period and scope."""
-    tz = hall_tz()
-    start, end = table.period.utc_range(tz)
-    return casestats.report(db.session, start, end, leagues.hall_today(tz), tz,
-                            hall_id=scope.hall_id, department_id=scope.department_id)
-
-
-def rows_with_cases(table: leagues.League, report: casestats.Report) -> list[dict]:
-    """The table's rows (as dicts) with each row's follow-up figures added: the
-    call-back rate, the on-time rate and the overdue count (kiosk/casestats.py)."""
-    rows = []
-    for row in table.rows:
-        stats = report.window(row.id) if table.by == "window" else report.staff(row.id)
-        rows.append({**row.as_dict(table.by),
-                     **{f: stats.as_dict()[f] for f in CASE_FIELDS}})
-    return rows
-
-
-# Appended to every league and assessment row (JSON, CSV, pages).
-CASE_FIELDS = ("callback_rate", "on_time_rate", "overdue")
+    return casestats.for_table(db.session, table, hall_tz(), hall_id=scope.hall_id,
+                               department_id=scope.department_id)
 
 
 def table_json(table: leagues.League, scope: Scope) -> dict:
-    report = case_report(table, scope)
-    data = table.as_dict()
-    data["rows"] = rows_with_cases(table, report)
-    data["followups"] = report.overall.as_dict()
-    return data
+    return casestats.league_document(table, case_report(table, scope))
 
 
 def bad_data(exc: ValueError):
@@ -121,8 +100,9 @@ def bad_data(exc: ValueError):
 
 def csv_response(table: leagues.League, scope: Scope, stem: str) -> Response:
     name = f"{stem}-{table.period.label}{'-staff' if table.by == 'staff' else ''}.csv"
-    fields = (*table.fields, *CASE_FIELDS)
-    rows = [[row[f] for f in fields] for row in rows_with_cases(table, case_report(table, scope))]
+    fields = (*table.fields, *casestats.LEAGUE_FIELDS)
+    rows = [[row[f] for f in fields]
+            for row in casestats.league_rows(table, case_report(table, scope))]
     return Response(excel_csv(fields, rows),
                     content_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
@@ -147,7 +127,7 @@ def page_context(table: leagues.League, scope: Scope, endpoint: str, **keep) -> 
     is_dept = current_user.role == "department"
     return {
         "table": table, "period": period, "scope": scope, "is_department": is_dept,
-        "rows": rows_with_cases(table, report), "case_totals": report.overall,
+        "rows": casestats.league_rows(table, report), "case_totals": report.overall,
         "ranked": sum(1 for row in table.rows if row.rank is not None),
         # A period still running (Monday morning's week): its ranks are not final.
         "running_total": (sum(row.ratings for row in table.rows)

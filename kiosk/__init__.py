@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def create_app(test_config: dict | None = None) -> Flask:
     """Build the application; works with no arguments (``waitress-serve --call``)."""
-    from . import cli, config, db, errors, i18n, security, views
+    from . import cli, config, db, errors, i18n, readapi, security, views
 
     app = Flask(
         __name__,
@@ -25,6 +25,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     errors.init_app(app)
     i18n.init_app(app)
     views.init_app(app)
+    readapi.init_app(app)
     cli.init_app(app)
     # Packages that build on kiosk/ (the back office) plug in here, so kiosk/ never
     # imports them.

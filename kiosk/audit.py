@@ -60,6 +60,8 @@ ACTION_LABELS = {
     "appeal.file": "提出申诉",
     "appeal.rule": "申诉复核",
     "appeal.reverse": "撤销复核结论",
+    "token.create": "创建接口令牌",
+    "token.revoke": "吊销接口令牌",
 }
 TARGET_LABELS = {
     "user": "用户", "hall": "大厅", "department": "部门", "window": "窗口", "staff": "工作人员",
@@ -68,6 +70,7 @@ TARGET_LABELS = {
     "calendar": "节假日安排（年份）",
     "appeal": "申诉",
     "followup_case": "回访件",
+    "api_token": "接口令牌",
 }
 # Who acted when nobody was signed in and no name was tried: the server's command line.
 SYSTEM = "(system)"

@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from . import clock, followups
-from .league import half_up
+from .league import half_up, hall_today
 from .models import FollowupCase, Rating, Window
 
 EXCLUDED_OUTCOMES = ("appeal_upheld",)
@@ -164,3 +164,35 @@ def open_now(session, today: date, *, department_id: int | None = None) -> CaseS
     overdue = session.scalar(sa.select(sa.func.count()).select_from(FollowupCase)
                              .where(*where, followups.overdue_clause(today)))
     return CaseStats(cases=total, overdue=overdue)
+
+
+# The follow-up figures each league and assessment row carries (JSON, CSV, pages and
+# the read API), after the league's own fields.
+LEAGUE_FIELDS = ("callback_rate", "on_time_rate", "overdue")
+
+
+def for_table(session, table, tz: ZoneInfo, *, hall_id: int | None = None,
+              department_id: int | None = None) -> Report:
+    """The figures of the cases of a league table's period (kiosk/league.py League),
+    of one hall or department (all without), as of today in the hall."""
+    start, end = table.period.utc_range(tz)
+    return report(session, start, end, hall_today(tz), tz,
+                  hall_id=hall_id, department_id=department_id)
+
+
+def league_rows(table, figures: Report) -> list[dict]:
+    """The table's rows (as dicts) with each row's LEAGUE_FIELDS added."""
+    rows = []
+    for row in table.rows:
+        stats = figures.window(row.id) if table.by == "window" else figures.staff(row.id)
+        values = stats.as_dict()
+        rows.append({**row.as_dict(table.by), **{f: values[f] for f in LEAGUE_FIELDS}})
+    return rows
+
+
+def league_document(table, figures: Report) -> dict:
+    """What league.json and assessment.json (and the read API's league) answer."""
+    data = table.as_dict()
+    data["rows"] = league_rows(table, figures)
+    data["followups"] = figures.overall.as_dict()
+    return data

@@ -20,10 +20,10 @@ from .bootstrap import first_run, init_db
 from .csvfiles import ImportFailed, open_text
 from .db import db, utcnow
 from .demo import seed_demo
-from .exports import FORMATS, rating_rows, write_export
+from .exports import FORMATS, export_ratings
 from .fields import InputError
 from .imports import import_ratings
-from .models import ROLES, Window
+from .models import ROLES, TOKEN_SCOPES, Window
 from .scale import CHANNELS
 from .users import save_user
 from .windows import import_windows
@@ -103,13 +103,18 @@ def create_user_command(name: str, role: str, password: str | None,
               help="first day (hall time), inclusive")
 @click.option("--to", "last", type=click.DateTime(["%Y-%m-%d"]),
               help="last day (hall time), inclusive")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="csv")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="csv",
+              help="gbt39046: the national GB/T 39046 rating records, counted ratings "
+                   "only, needs REGION_CODE")
 @click.option("--with-phone", is_flag=True, help="whole phone numbers instead of masked")
 def export_ratings_command(first, last, fmt: str, with_phone: bool) -> None:
     """Write every stored rating to stdout, oldest first."""
     start, end = clock.day_range_utc(_day(first), _day(last), hall_tz())
-    out = sys.stdout
-    write_export(out, rating_rows(start, end, hall_tz(), with_phone), fmt)
+    try:
+        export_ratings(sys.stdout, fmt, start, end, hall_tz(), with_phone,
+                       current_app.config.get("REGION_CODE") or "")
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _day(value) -> date | None:
@@ -170,6 +175,25 @@ def rebuild_summary_command() -> None:
         click.echo("summary rebuilt: it already matched the ratings")
 
 
+@click.command("backup")
+@with_appcontext
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
+              help="the backup file to write (replaced whole, only once the copy is checked)")
+def backup_command(out: str) -> None:
+    """A consistent copy of the SQLite database, taken while serving (PostgreSQL:
+    pg_dump)."""
+    from .backup import BackupError, backup_sqlite, sqlite_path
+    from .phonekeys import key_path
+
+    try:
+        done = backup_sqlite(sqlite_path(current_app.config["SQLALCHEMY_DATABASE_URI"]), out)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"backed up {done.ratings} ratings ({done.size:,} bytes) to {done.path}")
+    click.echo(f"keep a copy of the phone key {key_path(current_app)} too, apart from this "
+               "file: without it the backup's phone numbers cannot be read")
+
+
 @click.command("serve")
 @with_appcontext
 @click.option("--host", default="127.0.0.1", show_default=True)
@@ -196,8 +220,11 @@ def serve_command(host: str, port: int, threads: int, no_demo: bool) -> None:
     # waitress warns on every request that finds all threads busy; at a hall's peak
     # that is a line per tap, and writing it costs more than storing the rating.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+    # Behind PROXY_COUNT trusted proxies the app reads X-Forwarded-Proto itself
+    # (werkzeug's ProxyFix, admin/auth.py): waitress must pass it on, not strip it.
+    proxied = int(current_app.config.get("PROXY_COUNT") or 0) > 0
     serve(current_app._get_current_object(), host=host, port=port, threads=threads,
-          ident="kiosk")
+          ident="kiosk", clear_untrusted_proxy_headers=not proxied)
 
 
 def _urls(app: Flask, base: str) -> list[str]:
@@ -276,9 +303,64 @@ def rotate_phone_key_command() -> None:
                    "meanwhile; run the command again")
 
 
+@click.command("create-token")
+@with_appcontext
+@click.argument("name")
+@click.option("--scope", type=click.Choice(TOKEN_SCOPES), default="read", show_default=True,
+              help="read: the read API (/api/v1); evaluations: opening service events")
+def create_token_command(name: str, scope: str) -> None:
+    """Make an API token for another system; it is printed once, on the last line."""
+    from .tokens import create_token
+
+    try:
+        made = create_token(name, scope)
+    except InputError as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.message) from None
+    db.session.commit()
+    click.echo(f"token {made.row.name} created with scope {scope}; it is shown only now, "
+               "keep it secret (Authorization: Bearer <token>):")
+    click.echo(made.token)
+
+
+@click.command("list-tokens")
+@with_appcontext
+def list_tokens_command() -> None:
+    """List API tokens: name, scope, start of the token, created, last used, revoked."""
+    from .tokens import all_tokens
+
+    def when(moment):
+        return clock.format_local(moment, hall_tz()) if moment else "-"
+
+    rows = all_tokens()
+    if not rows:
+        click.echo("no API tokens (kiosk create-token NAME makes one)")
+    for t in rows:
+        state = f"revoked {when(t.revoked_at)}" if t.revoked_at else "active"
+        click.echo(f"{t.name}\t{t.scope}\t{t.prefix}…\tcreated {when(t.created_at)}"
+                   f"\tlast used {when(t.last_used_at)}\t{state}")
+
+
+@click.command("revoke-token")
+@with_appcontext
+@click.argument("name")
+def revoke_token_command(name: str) -> None:
+    """Revoke an API token at once (it stays listed, marked revoked)."""
+    from .tokens import revoke_token
+
+    try:
+        revoke_token(name)
+    except InputError as exc:
+        raise click.ClickException(exc.message) from None
+    db.session.commit()
+    click.echo(f"token {name} revoked")
+
+
 COMMANDS = (init_db_command, demo_command, import_windows_command, create_user_command,
             export_ratings_command, import_ratings_command, rebuild_summary_command,
-            serve_command, qr_command, purge_phones_command, rotate_phone_key_command)
+            backup_command, serve_command, qr_command, purge_phones_command,
+            rotate_phone_key_command, create_token_command, list_tokens_command,
+            revoke_token_command)
 
 
 def init_app(app: Flask) -> None:

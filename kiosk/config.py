@@ -36,6 +36,10 @@ class Defaults:
     # Reverse proxies in front of the server whose X-Forwarded-Proto is trusted
     # (0: none; 1 for one nginx), so session cookies are Secure behind HTTPS.
     PROXY_COUNT = 0
+    # The hall's 行政区划代码 (GB/T 2260, e.g. "440304"), written into every record of
+    # the national export (kiosk export-ratings --format gbt39046); it refuses to run
+    # while this is empty.
+    REGION_CODE = ""
     SQLALCHEMY_DATABASE_URI = None  # instance/kiosk.sqlite unless set
     # Packages with an init_app(app) that add to the app: the back office.
     EXTENSIONS = ("admin",)

@@ -17,7 +17,7 @@ from .privacy import shown_phone
 
 COLUMNS = ("id", "client_id", "window", "score", "channel", "reasons", "comment",
            "phone", "created_at", "staff_no", "ticket", "counted", "flags")
-FORMATS = ("csv", "jsonl")
+FORMATS = ("csv", "jsonl", "gbt39046")
 
 
 def rating_rows(start: datetime | None, end: datetime | None, tz: ZoneInfo,
@@ -47,6 +47,21 @@ def rating_rows(start: datetime | None, end: datetime | None, tz: ZoneInfo,
             yield dict(zip(COLUMNS, values))
 
 
+def export_ratings(out: IO[str], fmt: str, start: datetime | None, end: datetime | None,
+                   tz: ZoneInfo, with_phone: bool = False, region: str = "") -> int:
+    """Ratings tapped in [start, end) to ``out`` in ``fmt``; returns how many. The
+    national ``gbt39046`` format (kiosk/gbt39046.py) has its own fields, counted
+    ratings only and always masked phones, so ``with_phone`` is refused there."""
+    if fmt == "gbt39046":
+        from . import gbt39046
+
+        if with_phone:
+            raise ValueError("the gbt39046 format always masks 评价人; leave out --with-phone")
+        region = gbt39046.check_region(region)  # before a line is written
+        return gbt39046.write_lines(out, gbt39046.national_rows(start, end, tz, region))
+    return write_export(out, rating_rows(start, end, tz, with_phone), fmt)
+
+
 def write_export(out: IO[str], rows: Iterator[dict], fmt: str) -> int:
     """Write ``rows`` to ``out`` as ``csv`` or ``jsonl``; returns how many."""
     count = 0
@@ -62,5 +77,5 @@ def write_export(out: IO[str], rows: Iterator[dict], fmt: str) -> int:
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
             count += 1
     else:
-        raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+        raise ValueError(f"unknown format {fmt!r}; expected csv or jsonl")
     return count

@@ -123,6 +123,7 @@ class Rating(db.Model):
         sa.CheckConstraint("score BETWEEN 1 AND 5", name="score_range"),
         sa.Index("ix_rating_window_created", "window_id", "created_at"),
         sa.Index("ix_rating_created", "created_at"),
+        sa.Index("ix_rating_feed", "txid", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -141,6 +142,9 @@ class Rating(db.Model):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)  # when it reached us
     counted: Mapped[bool] = mapped_column(default=True)
     flags: Mapped[str] = mapped_column(sa.String(200), default="")  # codes joined by ';'
+    # The inserting transaction's id on PostgreSQL (a server default; 0 on SQLite, and
+    # for rows older than the column): with ``id`` the read API's cursor, kiosk/readapi.py.
+    txid: Mapped[int] = mapped_column(sa.BigInteger, server_default=sa.FetchedValue())
 
     window: Mapped[Window] = relationship()
     staff: Mapped[Staff | None] = relationship()
@@ -380,3 +384,24 @@ class CalendarDay(db.Model):
     day: Mapped[date] = mapped_column(primary_key=True)
     workday: Mapped[bool]
     name: Mapped[str | None] = mapped_column(sa.String(32))  # 国庆节, 春节, ...
+
+
+# Tokens for other systems (kiosk/tokens.py): a queue system opening evaluations, a
+# provincial platform reading ratings.
+TOKEN_SCOPES = ("read", "evaluations")
+
+
+class ApiToken(db.Model):
+    """An API token: only the SHA-256 of its secret is kept, so a copy of the database
+    lets nobody call the API; revoked tokens stay on record."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    scope: Mapped[str] = mapped_column(sa.String(16))  # TOKEN_SCOPES
+    secret_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)  # sha256 hex
+    prefix: Mapped[str] = mapped_column(sa.String(16))  # the token's start, to recognise it
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]

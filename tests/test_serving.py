@@ -110,3 +110,32 @@ def test_an_answer_keeps_flowing_while_the_app_is_still_working():
             assert read_exactly(sock, 4) == b"done"
         finally:
             sock.close()
+
+
+def test_behind_a_trusted_proxy_the_session_cookie_is_secure(database_uri, tmp_path):
+    """kiosk serve with PROXY_COUNT=1 (behind nginx): waitress passes the proxy's
+    X-Forwarded-Proto on, so a session made over HTTPS gets a Secure cookie; without
+    the setting a forged header changes nothing."""
+    import http.client
+
+    from .liveserver import LiveServer
+
+    def login_cookie(port: int) -> str:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            conn.request("GET", "/admin/login", headers={"X-Forwarded-Proto": "https"})
+            answer = conn.getresponse()
+            answer.read()
+            return answer.getheader("Set-Cookie") or ""
+        finally:
+            conn.close()
+
+    for proxies, secure in (("1", True), ("0", False)):
+        server = LiveServer(database_uri, tmp_path / f"proxy{proxies}", threads=2,
+                            config={"PROXY_COUNT": proxies})
+        try:
+            cookie = login_cookie(server.port)
+        finally:
+            server.stop()
+        assert cookie.startswith("session=")
+        assert ("Secure" in cookie) is secure

@@ -85,7 +85,7 @@ def test_league_csv_is_for_excel_and_other_systems(hall, login):
     raw = response.get_data()
     assert raw.startswith("\ufeff".encode())
     rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
-    # The JSON's field names, then the follow-up figures (admin/league.py CASE_FIELDS).
+    # The JSON's field names, then the follow-up figures (kiosk/casestats.py LEAGUE_FIELDS).
     assert list(rows[0]) == [*leagues.FIELDS["window"], "callback_rate", "on_time_rate",
                              "overdue"]
     by_code = {r["window"]: r for r in rows}
