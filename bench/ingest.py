@@ -20,6 +20,11 @@ exactly the case kiosk/caseopen.py calls for.
 
     python bench/ingest.py [--seconds 5] [--rounds 3] [--connections 8] [--threads 8]
                            [--wrk-threads 2] [--bad 5] [--phones 30] [--no-stock]
+                           [--pg [URI]]
+
+``--pg`` runs the durable server on PostgreSQL instead (default: a fresh database
+``kiosk_bench`` on the server at 127.0.0.1:5432, dropped afterwards); PostgreSQL
+shares the machine's cores with everything else, as in a one-box hall.
 """
 from __future__ import annotations
 
@@ -46,6 +51,25 @@ from tests.liveserver import LiveServer, free_port  # noqa: E402
 WINDOWS = [f"W{i:02d}" for i in range(12)]  # as in ingest.lua
 LUA = ROOT / "bench" / "ingest.lua"
 TARGET, GOAL = 0.6, 0.8
+PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
+PG_BENCH_DB = "kiosk_bench"
+
+
+def fresh_pg_database(server: str) -> str:
+    """A new, empty database ``kiosk_bench`` on ``server``; its URI."""
+    admin = sa.create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {PG_BENCH_DB} WITH (FORCE)")
+        conn.exec_driver_sql(f"CREATE DATABASE {PG_BENCH_DB}")
+    admin.dispose()
+    return f"{server}/{PG_BENCH_DB}"
+
+
+def drop_pg_database(server: str) -> None:
+    admin = sa.create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {PG_BENCH_DB} WITH (FORCE)")
+    admin.dispose()
 
 
 def prepare(uri: str, instance: Path) -> None:
@@ -121,7 +145,7 @@ def check_stored(engine: sa.Engine, run_id: str, run: Run) -> tuple[str, str]:
     """(problems, '' when none; what was stored against what was answered)."""
     with engine.connect() as conn:
         stored = set(conn.scalars(sa.text("SELECT client_id FROM rating WHERE client_id "
-                                          "GLOB :p"), {"p": f"{run_id}-*"}))
+                                          "LIKE :p"), {"p": f"{run_id}-%"}))
     problems = []
     if run.s200 or run.other or run.errors:
         problems.append(f"{run.s200} answers 200, {run.other} other statuses, "
@@ -175,12 +199,15 @@ def main() -> None:
     parser.add_argument("--bad", type=float, default=5.0, help="percent bad ratings")
     parser.add_argument("--phones", type=float, default=30.0,
                         help="percent of ratings with a phone number")
+    parser.add_argument("--pg", nargs="?", const=PG_SERVER, default=None, metavar="URI",
+                        help="the durable server on PostgreSQL (server URI without a "
+                             f"database; default {PG_SERVER})")
     parser.add_argument("--no-stock", action="store_true",
                         help="leave out the bare app under stock waitress.serve")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="kiosk-bench-"))
-    uri = f"sqlite:///{tmp / 'kiosk.sqlite'}"
+    uri = fresh_pg_database(args.pg) if args.pg else f"sqlite:///{tmp / 'kiosk.sqlite'}"
     prepare(uri, tmp)
     ours = LiveServer(uri, tmp, threads=args.threads)
     procs = []
@@ -200,8 +227,9 @@ def main() -> None:
         print(f"wrk -t {args.wrk_threads} -c {args.connections}; waitress threads "
               f"{args.threads}; {args.rounds} rounds of {args.seconds:g}s; "
               f"{args.bad:g}% bad, {args.phones:g}% with a phone; in turn:\n"
-              "  durable = kiosk serve (SQLite WAL, synchronous=FULL)\n"
-              "  bare    = bench/bare_app.py under kiosk.serving, as kiosk serve"
+              + ("  durable = kiosk serve (PostgreSQL)\n" if args.pg else
+                 "  durable = kiosk serve (SQLite WAL, synchronous=FULL)\n")
+              + "  bare    = bench/bare_app.py under kiosk.serving, as kiosk serve"
               + ("" if args.no_stock else
                  "\n  stock   = bench/bare_app.py under waitress.serve"))
         print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
@@ -227,14 +255,19 @@ def main() -> None:
             ratings = conn.scalar(sa.text("SELECT count(*) FROM rating"))
             counted = conn.scalar(sa.text(
                 "SELECT coalesce(sum(n), 0) FROM rating_summary WHERE grain = 'd'"))
-            sync = conn.exec_driver_sql("PRAGMA synchronous").scalar()
-            mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
+            if args.pg:
+                storage = ("PostgreSQL, synchronous_commit="
+                           + conn.exec_driver_sql("SHOW synchronous_commit").scalar())
+            else:
+                storage = (f"journal_mode={conn.exec_driver_sql('PRAGMA journal_mode').scalar()} "
+                           f"synchronous={conn.exec_driver_sql('PRAGMA synchronous').scalar()}"
+                           " (2 = FULL)")
         if counted != ratings:
             failed = True
         cases, wrong = check_cases(engine)
         failed = failed or bool(wrong)
         ratios = [o.rate / b.rate for o, b in zip(durable.runs, bare.runs)]
-        print(f"journal_mode={mode} synchronous={sync} (2 = FULL); the summary counts "
+        print(f"{storage}; the summary counts "
               f"{counted} of {ratings} stored ratings: "
               f"{'OK' if counted == ratings else 'MISMATCH'}")
         print("follow-up cases: " + ", ".join(f"{n} {k}" for k, n in sorted(cases.items()))
@@ -253,6 +286,8 @@ def main() -> None:
             proc.terminate()
             proc.wait()
         shutil.rmtree(tmp, ignore_errors=True)
+        if args.pg:
+            drop_pg_database(args.pg)
     if failed:
         raise SystemExit(1)
 
