@@ -326,14 +326,23 @@ class RatingWriter:
         try:
             return self._insert(ratings)
         except self.operational_errors as exc:
+            if _transient(exc):
+                # A deadlock or serialization failure rolled the batch back whole: the
+                # next try meets the other transaction's rows committed.
+                log.warning("the batch met a concurrent transaction (%s); once more", exc)
+                return self._insert(ratings)
             if kept is None or not self.engine.dialect.is_disconnect(exc, kept, None):
                 raise
             log.warning("the writer's connection was lost (%s); reconnecting", exc)
             return self._insert(ratings)
 
     def _insert(self, ratings: list[NewRating]) -> list[Stored]:
-        # The first of several ratings with one client_id is the one inserted.
-        first = list({r.client_id: r for r in reversed(ratings)}.values())
+        # The first of several ratings with one client_id is the one inserted, and rows
+        # go in client_id order: two servers storing the same ratings at once (a tablet
+        # retrying through another server) then take their index locks in one order
+        # and wait for each other instead of deadlocking.
+        first = sorted({r.client_id: r for r in reversed(ratings)}.values(),
+                       key=lambda r: r.client_id)
         sql = self.sql
         conn = self._connection()  # kept while the writer is busy: no pool round trip
         try:
@@ -444,6 +453,11 @@ class RatingIntake:
         if len(joined) > REASONS_MAX_LEN:
             raise InputError("too many reasons")
         return joined
+
+
+def _transient(exc: Exception) -> bool:
+    """A deadlock or serialization failure (SQLSTATE 40P01 / 40001): retrying helps."""
+    return getattr(exc, "sqlstate", None) in ("40P01", "40001")
 
 
 # A child process forked from a server has none of its threads: its writers start anew.

@@ -319,3 +319,57 @@ def test_the_writer_reconnects_when_its_connection_was_lost(app, window):
                       {"pid": kept.dbapi_connection.info.backend_pid})
     assert accept_within(intake, rating_body()).created
     assert len(stored()) == 1
+
+
+def test_two_writers_storing_the_same_ratings_at_once_never_deadlock(app):
+    """Two servers storing the same ratings at the same moment (a tablet retrying
+    through another server), their batches in opposite orders: each rating is stored
+    once and both writers answer with its one id. A third transaction holds the middle
+    rating until both writers wait on it, so their batches surely cross: rows going in
+    one order (client_id) makes them queue instead of deadlocking."""
+    import threading
+    import time
+
+    from kiosk.ratings import NewRating
+
+    intake = app.extensions["kiosk.intake"]
+    with app.app_context():
+        window_id = make_window("A01").id
+        engine = db.engine
+    now = utcnow()
+    ratings = [NewRating(f"both-{i:03d}", window_id, 1 + i % 5, "kiosk", "", None, None,
+                         None, now, now) for i in range(101)]
+    writers = [RatingWriter(engine, intake.bounds.tz, intake.writer.cases) for _ in range(3)]
+    holder = writers[2]
+    middle = ratings[50]
+    held = holder._connection()
+    cur = held.cursor()
+    cur.execute(holder.sql.insert(1), holder.sql.insert_params([middle]))
+    cur.close()
+    results: dict[str, list] = {}
+
+    def store(name: str, writer: RatingWriter, batch: list) -> None:
+        try:
+            results[name] = writer._insert_retrying(batch)
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            results[name] = exc
+        finally:
+            writer._close()
+
+    threads = [threading.Thread(target=store, args=("up", writers[0], ratings)),
+               threading.Thread(target=store, args=("down", writers[1], ratings[::-1]))]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)  # both writers are waiting on the middle rating now
+    held.commit()
+    holder._close()
+    for t in threads:
+        t.join(60)
+    assert not any(isinstance(r, Exception) for r in results.values()), results
+    up = {s.client_id: s.id for s in results["up"]}
+    down = {s.client_id: s.id for s in results["down"]}
+    assert up == down and len(up) == 101
+    created = sum(s.created for s in results["up"] + results["down"])
+    assert created == 100  # the middle one was the holder's
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Rating)) == 101
