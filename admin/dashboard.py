@@ -55,7 +55,8 @@ def followup_glance(scope: glance.Scope, today: date) -> dict:
         "total": page.total, "today": today,
         "departments": _by_department(recent) if scope.department_id is None else [],
         "first": current_user.role == "department"},
-        "followup_overdue": followups.is_overdue, "followup_kinds": followups.KIND_LABELS,
+        "followup_overdue": followups.is_overdue, "followup_next_due": calllist.next_due,
+        "followup_kinds": followups.KIND_LABELS,
         "followup_statuses": followups.STATUS_LABELS}
 
 

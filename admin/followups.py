@@ -19,6 +19,7 @@ from kiosk.db import db, utcnow
 from kiosk.excel import excel_csv
 from kiosk.fields import InputError
 from kiosk.models import Appeal, User
+from kiosk.scale import is_bad
 
 from . import bp, nav_item, roles
 from .scope import department_scope, hall_tz
@@ -59,7 +60,7 @@ def _labels() -> dict:
             "kind_outcomes": followups.KIND_OUTCOMES,
             "appeal_statuses": followups.APPEAL_STATUS_LABELS,
             "reasons": calllist.reason_labels(),
-            "face": calllist.face, "face_is_bad": calllist.face_is_bad,
+            "face": calllist.face, "face_is_bad": is_bad,
             "is_overdue": followups.is_overdue, "next_due": calllist.next_due,
             "today": hall_day(), "working_other": calllist.working_other}
 

@@ -25,7 +25,7 @@ from . import audit, clock, followups, paging, privacy
 from .db import db
 from .fields import InputError
 from .models import FollowupCase, Rating, ReasonCode, User, Window
-from .scale import SCORES, is_bad
+from .scale import SCORES
 
 # The status filter: "active" (what still needs work) is the list's default.
 STATUSES = {"active": "待办（未结案）", "open": "待处理", "in_progress": "处理中",
@@ -175,8 +175,12 @@ def work_on(case: FollowupCase, user: User) -> User | None:
     return followups.touch_working(case, user)
 
 
-def next_due(case: FollowupCase) -> date:
-    return case.contact_due if case.contacted_at is None else case.resolve_due
+def next_due(case: FollowupCase) -> tuple[str, date]:
+    """The deadline that matters next and its name (next_due_column's rule, for one
+    case): 联系 until the first contact, then 办结."""
+    if case.contacted_at is None:
+        return "联系", case.contact_due
+    return "办结", case.resolve_due
 
 
 # -- phones ---------------------------------------------------------------------------
@@ -243,7 +247,3 @@ def csv_rows(rows: Sequence[dict]) -> list[list]:
 
 def face(score: int) -> str:
     return SCORES[score].zh
-
-
-def face_is_bad(score: int) -> bool:
-    return is_bad(score)
