@@ -40,6 +40,17 @@ class Defaults:
     # the national export (kiosk export-ratings --format gbt39046); it refuses to run
     # while this is empty.
     REGION_CODE = ""
+    # The hall's opening hours in hall time (kiosk/hours.py): on working days, and on
+    # other days ("" = closed). A tablet silent in them raises an alert; a rating
+    # outside them is flagged for a supervisor.
+    OPENING_HOURS = "09:00-12:00,13:30-17:30"
+    WEEKEND_HOURS = ""
+    # Whether a kiosk rating counts only when a service event (一次一评) prompted it.
+    # Unprompted ratings are kept and always marked ``unprompted`` either way.
+    REQUIRE_PROMPT = False
+    # Presses from one tablet or one phone closer together than this are kept but
+    # flagged ``misuse`` and not counted.
+    MISUSE_INTERVAL_SECONDS = 30
     SQLALCHEMY_DATABASE_URI = None  # instance/kiosk.sqlite unless set
     # Packages with an init_app(app) that add to the app: the back office.
     EXTENSIONS = ("admin",)

@@ -13,9 +13,11 @@ import logging
 from http import HTTPStatus
 from collections.abc import Callable, Iterable
 
+from werkzeug.http import parse_cookie
+
 from .errors import MESSAGES
 from .fields import InputError
-from .ratings import RatingIntake
+from .ratings import DEVICE_COOKIE, RATER_COOKIE, Caller, RatingIntake
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +69,10 @@ class RatingEndpoint:
             return 400, {"error": "the body is not valid JSON"}
         except OSError:
             return 400, {"error": "the body could not be read"}
+        cookies = parse_cookie(environ.get("HTTP_COOKIE", ""))
+        caller = Caller(cookies.get(DEVICE_COOKIE), cookies.get(RATER_COOKIE))
         try:
-            stored = self.intake.accept(body)
+            stored = self.intake.accept(body, caller=caller)
         except InputError as exc:
             return exc.status, {"error": exc.message}
         return (201 if stored.created else 200), {"id": stored.id,

@@ -124,6 +124,10 @@ class Rating(db.Model):
         sa.Index("ix_rating_window_created", "window_id", "created_at"),
         sa.Index("ix_rating_created", "created_at"),
         sa.Index("ix_rating_feed", "txid", "id"),
+        sa.Index("ix_rating_device_created", "device_id", "created_at"),
+        sa.Index("ix_rating_rater_created", "rater", "created_at"),
+        # One rating per service event (a unique index: SQLite cannot add a constraint).
+        sa.Index("uq_rating_evaluation_id", "evaluation_id", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -145,6 +149,13 @@ class Rating(db.Model):
     # The inserting transaction's id on PostgreSQL (a server default; 0 on SQLite, and
     # for rows older than the column): with ``id`` the read API's cursor, kiosk/readapi.py.
     txid: Mapped[int] = mapped_column(sa.BigInteger, server_default=sa.FetchedValue())
+    # The paired tablet that sent a kiosk rating (kiosk/devices.py).
+    device_id: Mapped[int | None] = mapped_column(sa.ForeignKey("device.id"))
+    # The service event (一次一评) the rating answers: one rating per event.
+    evaluation_id: Mapped[int | None] = mapped_column(sa.ForeignKey("evaluation.id"))
+    # A QR-page rating's phone, as the hash of its first-party cookie (never the IP):
+    # what misuse filtering tells phones apart by (kiosk/integrity.py).
+    rater: Mapped[str | None] = mapped_column(sa.String(32))
 
     window: Mapped[Window] = relationship()
     staff: Mapped[Staff | None] = relationship()
@@ -405,3 +416,74 @@ class ApiToken(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+
+
+DEVICE_KINDS = ("kiosk", "clerk")  # the tablet citizens tap; the clerk's 请评价 screen
+
+
+class Device(db.Model):
+    """A tablet (or a clerk's PC) paired with one window. The browser keeps the
+    device secret in an HttpOnly cookie; only its SHA-256 is stored. Revoked devices
+    stay on record."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    window_id: Mapped[int] = mapped_column(sa.ForeignKey("service_window.id"), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(16), default="kiosk")  # DEVICE_KINDS
+    name: Mapped[str | None] = mapped_column(sa.String(64))
+    secret_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)  # sha256 hex
+    paired_at: Mapped[datetime] = mapped_column(default=utcnow)
+    paired_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("app_user.id"))
+    revoked_at: Mapped[datetime | None]
+    revoked_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("app_user.id"))
+    # The last heartbeat: when, the page's app version, ratings queued offline.
+    last_seen_at: Mapped[datetime | None]
+    app_version: Mapped[str | None] = mapped_column(sa.String(32))
+    queued: Mapped[int | None]
+
+    window: Mapped[Window] = relationship()
+    paired_by: Mapped[User | None] = relationship(foreign_keys=[paired_by_id])
+    revoked_by: Mapped[User | None] = relationship(foreign_keys=[revoked_by_id])
+
+
+class PairingCode(db.Model):
+    """A one-time code (in a link) that pairs the browser opening it with a window.
+    Only its SHA-256 is stored; it expires, and works once."""
+
+    __tablename__ = "pairing_code"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    window_id: Mapped[int] = mapped_column(sa.ForeignKey("service_window.id"))
+    kind: Mapped[str] = mapped_column(sa.String(16), default="kiosk")  # DEVICE_KINDS
+    code_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("app_user.id"))
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    device_id: Mapped[int | None] = mapped_column(sa.ForeignKey("device.id"))
+
+    window: Mapped[Window] = relationship()
+
+
+class Evaluation(db.Model):
+    """A service event (一次一评): the queue system or the clerk asks the citizen just
+    served to rate. The kiosk shows it as a prompt; the rating tapped while it is open
+    is bound to it (``Rating.evaluation_id``, unique: one rating per event)."""
+
+    __table_args__ = (sa.Index("ix_evaluation_window_opened", "window_id", "opened_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    window_id: Mapped[int] = mapped_column(sa.ForeignKey("service_window.id"))
+    ticket: Mapped[str] = mapped_column(sa.String(64))  # 叫号票号
+    case_no: Mapped[str | None] = mapped_column(sa.String(64))  # 办件编号
+    service_item: Mapped[str | None] = mapped_column(sa.String(200))  # as the caller named it
+    service_item_id: Mapped[int | None] = mapped_column(sa.ForeignKey("service_item.id"))
+    staff_no: Mapped[str | None] = mapped_column(sa.String(32))
+    opened_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    # Who opened it: an API token (a queue system) or a clerk's paired device.
+    token_id: Mapped[int | None] = mapped_column(sa.ForeignKey("api_token.id"))
+    device_id: Mapped[int | None] = mapped_column(sa.ForeignKey("device.id"))
+    # Set when a newer event at the window replaces it, or it is cancelled.
+    closed_at: Mapped[datetime | None]
+
+    window: Mapped[Window] = relationship()

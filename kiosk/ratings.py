@@ -8,16 +8,17 @@ answered 201 only after its transaction has committed.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -26,7 +27,7 @@ from . import caseopen, fields, summary
 from .db import utcnow
 from .fields import InputError
 from .models import Rating
-from .scale import CHANNELS, SCORES
+from .scale import CHANNELS, SCORES, UNPROMPTED
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,33 @@ class NewRating:
     ticket: str | None
     created_at: datetime
     received_at: datetime
+    device_id: int | None = None  # the paired tablet of a kiosk rating
+    evaluation_id: int | None = None  # the service event it answers (一次一评)
+    rater: str | None = None  # a QR rating's phone: its cookie's hash (integrity.py)
+    counted: bool = True
+    flags: str = ""  # codes joined by ';' (scale.FLAGS)
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who sent a rating, from the request's cookies: the paired tablet's device
+    secret (kiosk channel) and the QR page's first-party rater cookie. Never the IP
+    address: a hall's citizens share one."""
+
+    device: str | None = None
+    rater: str | None = None
+
+
+NOBODY = Caller()
+DEVICE_COOKIE = "kiosk_device"  # HttpOnly, set by pairing (kiosk/devices.py)
+RATER_COOKIE = "kiosk_rater"  # HttpOnly, set by the QR page (kiosk/integrity.py)
+
+
+class RatedEvent(InputError):
+    """The service event already has its rating (one event takes one rating)."""
+
+    def __init__(self) -> None:
+        super().__init__("this service event has already been rated", status=409)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,14 +115,16 @@ class Directory:
 
 
 RATING_COLUMNS = ("client_id, window_id, staff_id, score, channel, reasons, comment, "
-                  "phone, ticket, created_at, received_at, counted, flags")
+                  "phone, ticket, created_at, received_at, counted, flags, device_id, "
+                  "evaluation_id, rater")
 # One row of the multi-row INSERT; {i} numbers the row's parameters. The clerk is
 # looked up as part of the insert (the rule of Window.duty_at), so two servers cannot
 # disagree about the roster.
 ROW_SQL = """(:c{i}, :w{i},
   (SELECT staff_id FROM duty WHERE window_id = :w{i} AND started_at <= :t{i}
      AND (ended_at IS NULL OR ended_at > :t{i}) ORDER BY started_at DESC LIMIT 1),
-  :s{i}, :ch{i}, :r{i}, :m{i}, :p{i}, :k{i}, :t{i}, :rt{i}, TRUE, '')"""
+  :s{i}, :ch{i}, :r{i}, :m{i}, :p{i}, :k{i}, :t{i}, :rt{i}, :n{i}, :f{i}, :dv{i}, :e{i},
+  :rr{i})"""
 
 
 def sqlite_timestamp(moment: datetime) -> str:
@@ -132,11 +162,11 @@ class DriverSQL:
 
     def insert(self, n: int) -> str:
         """INSERT of ``n`` rows that returns (client_id, id, staff_id) of the rows it
-        stored."""
+        stored. A row whose client_id, or whose service event, is taken is skipped."""
         return self._cached("insert", n, lambda n: (
             f"INSERT INTO rating ({RATING_COLUMNS}) VALUES "
             + ",\n".join(ROW_SQL.format(i=i) for i in range(n))
-            + "\nON CONFLICT (client_id) DO NOTHING RETURNING client_id, id, staff_id"))
+            + "\nON CONFLICT DO NOTHING RETURNING client_id, id, staff_id"))
 
     def existing(self, n: int) -> str:
         """SELECT (client_id, id) of ``n`` client ids."""
@@ -184,9 +214,28 @@ class DriverSQL:
                 f"c{i}": r.client_id, f"w{i}": r.window_id, f"s{i}": r.score,
                 f"ch{i}": r.channel, f"r{i}": r.reasons, f"m{i}": r.comment,
                 f"p{i}": r.phone, f"k{i}": r.ticket, f"t{i}": ts(r.created_at),
-                f"rt{i}": ts(r.received_at),
+                f"rt{i}": ts(r.received_at), f"n{i}": r.counted, f"f{i}": r.flags,
+                f"dv{i}": r.device_id, f"e{i}": r.evaluation_id, f"rr{i}": r.rater,
             })
         return params
+
+
+# The writer's screening step (kiosk/integrity.py): given the writer's DB-API cursor,
+# its statements and a batch, the batch with ``counted`` and ``flags`` decided.
+Screen = Callable[[Any, DriverSQL, list[NewRating]], list[NewRating]]
+
+
+class DeviceCheck(Protocol):
+    def paired(self, secret: str | None, window_id: int) -> int:
+        """The id of the device with this cookie secret, paired with the window and
+        not revoked; InputError 403 otherwise (kiosk/devices.py)."""
+
+
+class EventCheck(Protocol):
+    def bind(self, value: Any, window_id: int, tapped_at: datetime) -> tuple[int, str | None]:
+        """The id of the service event ``value`` names, open at ``window_id`` when the
+        citizen tapped, and the ticket the rating carries from it; InputError
+        otherwise (kiosk/evaluations.py)."""
 
 
 class _Slot:
@@ -222,10 +271,12 @@ class RatingWriter:
     MAX_BATCH = 500  # 10 parameters a row; SQLite allows 32766 a statement
     IDLE_SECONDS = 5.0
 
-    def __init__(self, engine: sa.Engine, tz: ZoneInfo, cases: caseopen.CaseOpener) -> None:
+    def __init__(self, engine: sa.Engine, tz: ZoneInfo, cases: caseopen.CaseOpener,
+                 screen: Screen | None = None) -> None:
         self.engine = engine
         self.tz = tz
         self.cases = cases
+        self.screen = screen
         self.sql = DriverSQL(engine.dialect.name)
         self.operational_errors = engine.dialect.loaded_dbapi.OperationalError
         self._forget_thread()
@@ -317,9 +368,12 @@ class RatingWriter:
                 self._store([slot])
             return
         for slot, stored in zip(batch, results):
-            slot.stored = stored
+            if isinstance(stored, InputError):
+                slot.error = stored
+            else:
+                slot.stored = stored
 
-    def _insert_retrying(self, ratings: list[NewRating]) -> list[Stored]:
+    def _insert_retrying(self, ratings: list[NewRating]) -> list[Stored | InputError]:
         """``_insert``, once more on a new connection if the kept one was lost (a
         database restart): what the pool's pre-ping did when each batch checked one out."""
         kept = self._conn.dbapi_connection if self._conn is not None else None
@@ -336,7 +390,7 @@ class RatingWriter:
             log.warning("the writer's connection was lost (%s); reconnecting", exc)
             return self._insert(ratings)
 
-    def _insert(self, ratings: list[NewRating]) -> list[Stored]:
+    def _insert(self, ratings: list[NewRating]) -> list[Stored | InputError]:
         # The first of several ratings with one client_id is the one inserted, and rows
         # go in client_id order: two servers storing the same ratings at once (a tablet
         # retrying through another server) then take their index locks in one order
@@ -347,6 +401,10 @@ class RatingWriter:
         conn = self._connection()  # kept while the writer is busy: no pool round trip
         try:
             cur = conn.cursor()
+            if self.screen is not None:
+                # Misuse and suspicion are judged against the ratings already stored,
+                # inside this transaction (kiosk/integrity.py).
+                first = self.screen(cur, sql, first)
             cur.execute(sql.insert(len(first)), sql.insert_params(first))
             inserted = cur.fetchall()
             new = {cid: rid for cid, rid, _ in inserted}
@@ -355,14 +413,14 @@ class RatingWriter:
                 staff = {cid: sid for cid, _, sid in inserted}
                 delta = summary.Delta(self.tz)
                 for r in first:
-                    if r.client_id in staff:
+                    if r.counted and r.client_id in staff:
                         delta.add(r.created_at, r.window_id, staff[r.client_id], r.score)
                 n, params = sql.summary_params(delta)
                 if n:
                     cur.execute(sql.summary(n), params)
                 # So do the follow-up cases the new ratings call for.
                 row = self.cases.row
-                cases = [case for r in first if r.client_id in new and (case := row(
+                cases = [case for r in first if r.counted and r.client_id in new and (case := row(
                     new[r.client_id], r.client_id, r.window_id, r.score, r.phone is not None,
                     r.created_at, r.received_at))]
                 if cases:
@@ -385,8 +443,12 @@ class RatingWriter:
                     self._close(invalidate=True)  # maybe broken: take a new one next time
             raise
         ids = old | new
-        out = []
+        out: list[Stored | InputError] = []
         for r in ratings:
+            if r.client_id not in ids:
+                # Not stored, and its client_id is not taken: its event was rated.
+                out.append(RatedEvent())
+                continue
             out.append(Stored(ids[r.client_id], r.client_id, r.client_id in new))
             new.pop(r.client_id, None)  # a repeat within the batch is not new
         return out
@@ -396,18 +458,26 @@ class RatingIntake:
     """Validates rating bodies and stores them through the writer."""
 
     def __init__(self, engine: sa.Engine, bounds: fields.TapBounds,
-                 cases: caseopen.CaseOpener, seal: Callable[[str], str]) -> None:
+                 cases: caseopen.CaseOpener, seal: Callable[[str], str],
+                 settings: Mapping[str, Any] | None = None,
+                 devices: DeviceCheck | None = None, events: EventCheck | None = None,
+                 screen: Screen | None = None) -> None:
         self.bounds = bounds
         self.seal = seal  # phones are sealed here, in the request thread
+        self.settings = settings if settings is not None else {}  # the app's config
+        self.devices = devices
+        self.events = events
         self.windows = Directory(lambda: _load_map(engine, "SELECT code, id FROM service_window"))
         self.reasons = Directory(lambda: _load_map(engine, "SELECT code, code FROM reason_code"))
-        self.writer = RatingWriter(engine, bounds.tz, cases)
+        self.writer = RatingWriter(engine, bounds.tz, cases, screen)
 
-    def accept(self, body: Any, now: datetime | None = None) -> Stored:
-        """Validate ``body`` (a parsed JSON value) and store it; InputError if invalid."""
-        return self.writer.write(self.validate(body, now or utcnow()))
+    def accept(self, body: Any, now: datetime | None = None,
+               caller: Caller = NOBODY) -> Stored:
+        """Validate ``body`` (a parsed JSON value) sent by ``caller`` and store it;
+        InputError if invalid."""
+        return self.writer.write(self.validate(body, now or utcnow(), caller))
 
-    def validate(self, body: Any, now: datetime) -> NewRating:
+    def validate(self, body: Any, now: datetime, caller: Caller = NOBODY) -> NewRating:
         payload = fields.as_object(body)
         cid = fields.client_id(payload, required=True)
         score = payload.get("score")
@@ -424,8 +494,26 @@ class RatingIntake:
             phone = self.seal(phone)
         created_at = fields.tap_time(payload, now, self.bounds)
         window_id = self.window_id(payload.get("window"))
+        device_id = evaluation_id = rater = None
+        flags: list[str] = []
+        counted = True
+        if channel == "kiosk" and self.devices is not None:
+            device_id = self.devices.paired(caller.device, window_id)
+        event = payload.get("evaluation")
+        if event is not None:
+            if self.events is None:
+                raise InputError("service events are not taken here")
+            evaluation_id, event_ticket = self.events.bind(event, window_id, created_at)
+            ticket = ticket or event_ticket
+        elif channel == "kiosk":
+            # Always marked; counted unless the hall counts prompted ratings only.
+            flags.append(UNPROMPTED)
+            counted = not self.settings.get("REQUIRE_PROMPT", False)
+        if channel == "qr" and caller.rater:
+            rater = hashlib.sha256(caller.rater.encode()).hexdigest()[:32]
         return NewRating(cid, window_id, score, channel, reasons, comment, phone, ticket,
-                         created_at, now)
+                         created_at, now, device_id, evaluation_id, rater, counted,
+                         ";".join(flags))
 
     def window_id(self, code: Any) -> int:
         """The id of the window with ``code``; InputError 400/404 otherwise."""

@@ -76,6 +76,15 @@ CHANNELS: dict[str, Channel] = {
     )
 }
 
+# A rating's flags (Rating.flags, codes joined by ';'): what integrity checks and
+# decisions found. A flag marks; whether the rating counts is Rating.counted.
+UNPROMPTED = "unprompted"  # a kiosk tap with no service event open (一次一评)
+MISUSE = "misuse"  # a repeat press from one device or phone within the interval
+SUSPECT = "suspect"  # a burst or an out-of-hours rating, for a supervisor
+APPEAL = "appeal"  # excluded by an upheld appeal (kiosk/followups.py)
+FLAGS = {UNPROMPTED: ("未经邀请", "Unprompted"), MISUSE: ("重复按键", "Repeated press"),
+         SUSPECT: ("待核查", "Suspect"), APPEAL: ("申诉成立", "Appeal upheld")}
+
 # Standard reasons for on-site service (DOMAIN.md). Admins may add more codes in the
 # database; a code never changes meaning once used.
 STANDARD_REASONS: tuple[tuple[str, str, str], ...] = (

@@ -172,7 +172,7 @@ def init_app(app: Flask) -> None:
     app.extensions["kiosk.intake"] = RatingIntake(
         engine, TapBounds.from_config(app.config), caseopen.opener(app),
         # The key file is made when the first number comes, not when the app starts.
-        lambda plain: phonekeys.keyring(app).seal(plain))
+        lambda plain: phonekeys.keyring(app).seal(plain), app.config)
     app.register_blueprint(bp)
     app.jinja_env.globals.update(asset_url=asset_url, photo_url=photo_url)
     # POST /api/ratings is answered below Flask (see hotpath.py).
