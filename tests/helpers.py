@@ -34,6 +34,26 @@ def rating_body(**fields) -> dict:
     return body
 
 
+def pair_device(code: str = "A01", kind: str = "kiosk", client=None) -> str:
+    """Pair a device with window ``code`` straight in the database (inside an app
+    context) and return its secret; with ``client`` (a Flask test client) its device
+    cookie is set too, as opening a pairing link would."""
+    import hashlib
+    import secrets
+
+    from kiosk.models import Device
+    from kiosk.ratings import DEVICE_COOKIE
+
+    window = db.session.query(Window).filter_by(code=code).one()
+    secret = secrets.token_urlsafe(24)
+    db.session.add(Device(window_id=window.id, kind=kind,
+                          secret_hash=hashlib.sha256(secret.encode()).hexdigest()))
+    db.session.commit()
+    if client is not None:
+        client.set_cookie(DEVICE_COOKIE, secret)
+    return secret
+
+
 PASSWORD = "correct horse battery"
 
 
