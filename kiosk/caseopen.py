@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from datetime import date, datetime
 from typing import Protocol
 
 import sqlalchemy as sa
@@ -56,13 +56,23 @@ class CaseOpener:
         self.deadlines = deadlines
         self.sample_rate = sample_rate
 
+    def plan(self, score: int, has_phone: bool, client_id: str | None, rating_id: int | None,
+             rated_at: datetime) -> tuple[str, date, date] | None:
+        """(kind, contact_due, resolve_due) of the case a rating calls for, or None. A
+        rating with a client id needs no id of its own yet (the writer on PostgreSQL
+        plans cases before the insert hands out ids)."""
+        kind = case_kind(score, has_phone, client_id, rating_id or 0, self.sample_rate)
+        if kind is None:
+            return None
+        return (kind, *self.deadlines.due(rated_at))
+
     def row(self, rating_id: int, client_id: str | None, window_id: int, score: int,
             has_phone: bool, rated_at: datetime, opened_at: datetime) -> dict | None:
         """The followup_case row (CASE_COLUMNS) for one stored rating, or None."""
-        kind = case_kind(score, has_phone, client_id, rating_id, self.sample_rate)
-        if kind is None:
+        planned = self.plan(score, has_phone, client_id, rating_id, rated_at)
+        if planned is None:
             return None
-        contact_due, resolve_due = self.deadlines.due(rated_at)
+        kind, contact_due, resolve_due = planned
         return {"rating_id": rating_id, "window_id": window_id, "rated_at": rated_at,
                 "kind": kind, "status": "open", "contact_due": contact_due,
                 "resolve_due": resolve_due, "opened_at": opened_at, "version": 1}

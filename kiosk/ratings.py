@@ -133,6 +133,51 @@ def sqlite_timestamp(moment: datetime) -> str:
     return moment.isoformat(" ", "microseconds")
 
 
+# PostgreSQL stores a batch in one statement: the ratings, the live summary and the
+# follow-up cases, through data-modifying CTEs, then the ratings stored before (a
+# repeated client_id: looked up only for those, by index). Each column comes as one array parameter, so the text is the
+# same for every batch size: prepared once per connection, planned once. The periods
+# (pd..py, in GRAINS' order) and each case's kind and deadlines (ck, cd, rd) are
+# worked out before, in Python.
+STORE_SQL = """WITH new AS (
+  SELECT * FROM unnest(:c::varchar[], :w::int[], :s::smallint[], :ch::varchar[],
+    :r::varchar[], :m::text[], :p::varchar[], :k::varchar[], :t::timestamp[],
+    :rt::timestamp[], :n::boolean[], :f::varchar[], :dv::int[], :e::int[], :rr::varchar[],
+    :pd::date[], :pw::date[], :pm::date[], :py::date[], :ck::varchar[], :cd::date[],
+    :rd::date[])
+    AS new (c, w, s, ch, r, m, p, k, t, rt, n, f, dv, e, rr, pd, pw, pm, py, ck, cd, rd)),
+ins AS (
+  INSERT INTO rating ({columns})
+  SELECT c, w,
+    (SELECT staff_id FROM duty WHERE window_id = new.w AND started_at <= new.t
+       AND (ended_at IS NULL OR ended_at > new.t) ORDER BY started_at DESC LIMIT 1),
+    s, ch, r, m, p, k, t, rt, n, f, dv, e, rr
+  FROM new ORDER BY c
+  ON CONFLICT DO NOTHING RETURNING client_id, id, staff_id),
+summ AS (
+  INSERT INTO rating_summary (grain, period, window_id, staff_id, score, n)
+  SELECT g.grain, g.period, new.w, coalesce(ins.staff_id, {no_staff}), new.s, count(*)
+  FROM ins JOIN new ON new.c = ins.client_id,
+    LATERAL (VALUES ('d', new.pd), ('w', new.pw), ('m', new.pm), ('y', new.py))
+      AS g (grain, period)
+  WHERE new.n
+  GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
+  ON CONFLICT (grain, period, window_id, staff_id, score)
+  DO UPDATE SET n = rating_summary.n + excluded.n),
+cases AS (
+  INSERT INTO followup_case ({case_columns})
+  SELECT ins.id, new.w, new.t, new.ck, 'open', new.cd, new.rd, new.rt, 1
+  FROM ins JOIN new ON new.c = ins.client_id
+  WHERE new.n AND new.ck IS NOT NULL ORDER BY ins.id)
+SELECT client_id, id, TRUE FROM ins
+UNION ALL
+SELECT old.client_id, old.id, FALSE
+FROM (SELECT c FROM new EXCEPT SELECT client_id FROM ins) AS taken,
+  LATERAL (SELECT client_id, id FROM rating WHERE client_id = taken.c) AS old"""
+STORE_COLUMNS = ("c", "w", "s", "ch", "r", "m", "p", "k", "t", "rt", "n", "f", "dv", "e",
+                 "rr", "pd", "pw", "pm", "py", "ck", "cd", "rd")
+
+
 class DriverSQL:
     """The writer's statements, per batch size, in the driver's own parameter style.
 
@@ -150,7 +195,8 @@ class DriverSQL:
         self._cache: dict[tuple[str, int], str] = {}
 
     def _style(self, sql: str) -> str:
-        return re.sub(r":(\w+)", r"%(\1)s", sql) if self.pyformat else sql
+        # (":name" is a parameter; "::type" a PostgreSQL cast.)
+        return re.sub(r"(?<!:):(\w+)", r"%(\1)s", sql) if self.pyformat else sql
 
     def _cached(self, kind: str, n: int, build: Callable[[int], str]) -> str:
         sql = self._cache.get((kind, n))
@@ -167,6 +213,27 @@ class DriverSQL:
             f"INSERT INTO rating ({RATING_COLUMNS}) VALUES "
             + ",\n".join(ROW_SQL.format(i=i) for i in range(n))
             + "\nON CONFLICT DO NOTHING RETURNING client_id, id, staff_id"))
+
+    def store(self) -> str:
+        """PostgreSQL: STORE_SQL; it returns (client_id, id, new) of each rating of
+        the batch, stored now (new) or before."""
+        return self._cached("store", 0, lambda _: STORE_SQL.format(
+            columns=RATING_COLUMNS, case_columns=", ".join(caseopen.CASE_COLUMNS),
+            no_staff=summary.NO_STAFF))
+
+    @staticmethod
+    def store_params(ratings: list[NewRating], periods: summary.Periods,
+                     cases: caseopen.CaseOpener) -> dict:
+        """STORE_SQL's parameters: one list per column."""
+        rows = []
+        for r in ratings:
+            planned = cases.plan(r.score, r.phone is not None, r.client_id, None,
+                                 r.created_at)
+            rows.append((r.client_id, r.window_id, r.score, r.channel, r.reasons,
+                         r.comment, r.phone, r.ticket, r.created_at, r.received_at,
+                         r.counted, r.flags, r.device_id, r.evaluation_id, r.rater,
+                         *periods.of(r.created_at), *(planned or (None, None, None))))
+        return dict(zip(STORE_COLUMNS, map(list, zip(*rows))))
 
     def existing(self, n: int) -> str:
         """SELECT (client_id, id) of ``n`` client ids."""
@@ -278,6 +345,9 @@ class RatingWriter:
         self.cases = cases
         self.screen = screen
         self.sql = DriverSQL(engine.dialect.name)
+        # PostgreSQL: one statement and one round trip a batch (_store_pg).
+        self.one_statement = engine.dialect.name == "postgresql"
+        self.periods = summary.Periods(tz)
         self.operational_errors = engine.dialect.loaded_dbapi.OperationalError
         self._forget_thread()
         _WRITERS.add(self)
@@ -397,6 +467,8 @@ class RatingWriter:
         # and wait for each other instead of deadlocking.
         first = sorted({r.client_id: r for r in reversed(ratings)}.values(),
                        key=lambda r: r.client_id)
+        if self.one_statement:
+            return self._store_pg(first, ratings)
         sql = self.sql
         conn = self._connection()  # kept while the writer is busy: no pool round trip
         try:
@@ -434,15 +506,63 @@ class RatingWriter:
             cur.close()
             conn.commit()
         except BaseException as exc:
-            try:
-                conn.rollback()
-            except Exception:
-                self._close(invalidate=True)
-            else:
-                if isinstance(exc, self.operational_errors):
-                    self._close(invalidate=True)  # maybe broken: take a new one next time
+            self._forget(conn, exc)
             raise
-        ids = old | new
+        return self._answers(ratings, old | new, new)
+
+    def _store_pg(self, first: list[NewRating], ratings: list[NewRating]
+                  ) -> list[Stored | InputError]:
+        """``_insert`` on PostgreSQL: the screen's queries, then STORE_SQL and COMMIT
+        sent together in pipeline mode. Round trips cost as much as the work here, and
+        the separate INSERT, summary, cases, BEGIN and COMMIT took one each."""
+        sql = self.sql
+        conn = self._connection()
+        pg = conn.dbapi_connection
+        try:
+            with pg.pipeline():
+                cur = pg.cursor()
+                if self.screen is not None:
+                    first = self.screen(cur, sql, first)
+                cur.execute(sql.store(), sql.store_params(first, self.periods, self.cases))
+                pg.commit()  # sent with the statement; waits for both
+                found = cur.fetchall()
+            cur.close()
+        except BaseException as exc:
+            self._forget(conn, exc)
+            raise
+        new = {cid: rid for cid, rid, fresh in found if fresh}
+        old = {cid: rid for cid, rid, fresh in found if not fresh}
+        missing = [r.client_id for r in first if r.client_id not in new and
+                   r.client_id not in old]
+        if missing:
+            # Stored by a transaction that committed after this statement began (a
+            # tablet retrying through another server): seen by a new statement.
+            try:
+                cur = pg.cursor()
+                cur.execute(sql.existing(len(missing)),
+                            {f"c{i}": cid for i, cid in enumerate(missing)})
+                old.update(cur.fetchall())
+                cur.close()
+                pg.commit()
+            except BaseException as exc:
+                self._forget(conn, exc)
+                raise
+        return self._answers(ratings, old | new, new)
+
+    def _forget(self, conn: Any, exc: BaseException) -> None:
+        """After a failed batch: roll back, and drop a connection that may be broken."""
+        try:
+            conn.rollback()
+        except Exception:
+            self._close(invalidate=True)
+        else:
+            if isinstance(exc, self.operational_errors):
+                self._close(invalidate=True)  # maybe broken: take a new one next time
+
+    @staticmethod
+    def _answers(ratings: list[NewRating], ids: dict[str, int], new: dict[str, int]
+                 ) -> list[Stored | InputError]:
+        """Each rating's answer, in the batch's order."""
         out: list[Stored | InputError] = []
         for r in ratings:
             if r.client_id not in ids:

@@ -49,28 +49,46 @@ def local_day(moment: datetime, tz: ZoneInfo) -> date:
     return clock.to_local(moment, tz).date()
 
 
+class Periods:
+    """The periods (day, week, month and year starts, in the hall's time zone) that a
+    stored time falls in. A million-row import sees a few thousand distinct hours:
+    each is converted once."""
+
+    __slots__ = ("tz", "_cache")
+
+    def __init__(self, tz: ZoneInfo) -> None:
+        self.tz = tz
+        self._cache: dict[tuple[int, int, int], tuple[date, ...]] = {}
+
+    def of(self, created_at: datetime) -> tuple[date, ...]:
+        """The start of each of GRAINS' periods holding ``created_at`` (naive UTC)."""
+        hour = (created_at.toordinal(), created_at.hour, created_at.minute)
+        found = self._cache.get(hour)
+        if found is None:
+            if len(self._cache) >= 4096:  # a long-lived writer's: keep it small
+                self._cache.clear()
+            day = local_day(created_at, self.tz)
+            found = self._cache[hour] = tuple(period_start(g, day) for g in GRAINS)
+        return found
+
+
 class Delta:
     """Changes to the summary, collected before they are written in one go."""
 
-    __slots__ = ("tz", "counts", "_days")
+    __slots__ = ("tz", "counts", "_periods")
 
     def __init__(self, tz: ZoneInfo) -> None:
         self.tz = tz
         self.counts: Counter[Key] = Counter()
-        self._days: dict[tuple[int, int, int], date] = {}  # UTC date+hour -> local day
+        self._periods = Periods(tz)
 
     def add(self, created_at: datetime, window_id: int, staff_id: int | None,
             score: int, sign: int = 1) -> None:
         """Count (``sign`` 1) or uncount (-1) one rating tapped at ``created_at``."""
-        # A million-row import sees a few thousand distinct hours: convert each once.
-        hour = (created_at.toordinal(), created_at.hour, created_at.minute)
-        day = self._days.get(hour)
-        if day is None:
-            day = self._days[hour] = local_day(created_at, self.tz)
         staff = staff_id or NO_STAFF
         counts = self.counts
-        for grain in GRAINS:
-            counts[(grain, period_start(grain, day), window_id, staff, score)] += sign
+        for grain, period in zip(GRAINS, self._periods.of(created_at)):
+            counts[(grain, period, window_id, staff, score)] += sign
 
     def rows(self) -> list[Key | tuple]:
         """Nonzero changes as (grain, period, window_id, staff_id, score, n), in key
