@@ -5,6 +5,10 @@
 -- BAD% of the ratings (default 5) are bad (score 1 or 2, with a reason and a comment),
 -- the rest 3 to 5; PHONE% (default 30) leave a phone number, so the server opens
 -- callback, verify and sampled cases as a hall's traffic would.
+-- Each rating comes from a phone of its own on the QR page (its own kiosk_rater cookie):
+-- the server's misuse screen looks each one up, and none is a repeat. (Kiosk taps
+-- need a paired tablet, and a dozen tablets tapping a hundred times a second would
+-- all be flagged as button mashing.)
 -- client_id = RUNID-<thread>-<counter>-<random>, unique within a run (and across runs
 -- when RUNID is). Every answer is counted by status; the client ids of the 201s are
 -- written one a line to $INGEST_ACKS (when set), so the caller can check that every
@@ -22,7 +26,7 @@ end
 local WINDOWS = {}
 for i = 0, 11 do WINDOWS[#WINDOWS + 1] = string.format("W%02d", i) end
 
-local headers = {["Content-Type"] = "application/json"}
+local headers = {["Content-Type"] = "application/json", ["Cookie"] = ""}
 local run_id, salt, bad_share, phone_share
 counter, acks, n201, n200, nother = 0, {}, 0, 0, 0  -- globals: read back in done()
 
@@ -44,10 +48,11 @@ function request()
     phone = string.format('"139%08d"', math.random(0, 99999999))
   end
   local body = string.format(
-    '{"window":"%s","score":%d,"channel":"kiosk","client_id":"%s","reasons":%s,' ..
+    '{"window":"%s","score":%d,"channel":"qr","client_id":"%s","reasons":%s,' ..
     '"comment":%s,"phone":%s}',
     WINDOWS[(tid + counter) % #WINDOWS + 1], score, cid,
     bad and '["waiting"]' or '[]', bad and '"排队时间太长"' or 'null', phone)
+  headers["Cookie"] = "kiosk_rater=" .. cid
   return wrk.format("POST", nil, headers, body)
 end
 

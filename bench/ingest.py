@@ -103,6 +103,7 @@ class Run:
     lat_mean_ms: float
     lat_p99_ms: float
     cpu_ms: float  # the server's CPU time (user + system) during the run
+    db_cpu_ms: float  # PostgreSQL's (every postgres process) during the run; 0 on SQLite
     acks: set[str]
 
     @property
@@ -113,10 +114,28 @@ class Run:
     def cpu_per_request(self) -> float:
         return self.cpu_ms / max(self.requests, 1)
 
+    @property
+    def db_cpu_per_request(self) -> float:
+        return self.db_cpu_ms / max(self.requests, 1)
+
 
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU time of every process named postgres on this machine (0 without any): what
+    the database spends, on a one-box hall where it shares the cores."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    total += cpu_seconds(int(entry.name))
+            except OSError:  # gone meanwhile
+                pass
+    return total
 
 
 def wrk(port: int, pid: int, seconds: float, connections: int, wrk_threads: int,
@@ -125,10 +144,10 @@ def wrk(port: int, pid: int, seconds: float, connections: int, wrk_threads: int,
     cmd = [WRK, "-t", str(wrk_threads), "-c", str(connections), "-d", f"{seconds:g}s",
            "--timeout", "30s", "-s", str(LUA), f"http://127.0.0.1:{port}/api/ratings",
            "--", run_id, f"{mix[0]:g}", f"{mix[1]:g}"]
-    cpu0 = cpu_seconds(pid)
+    cpu0, db0 = cpu_seconds(pid), postgres_cpu_seconds()
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60,
                          env=dict(os.environ, INGEST_ACKS=str(acks_path)))
-    cpu = cpu_seconds(pid) - cpu0
+    cpu, db_cpu = cpu_seconds(pid) - cpu0, postgres_cpu_seconds() - db0
     line = next((x for x in out.stdout.splitlines() if x.startswith("INGEST ")), None)
     if out.returncode or line is None:
         raise SystemExit(f"wrk failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
@@ -138,7 +157,8 @@ def wrk(port: int, pid: int, seconds: float, connections: int, wrk_threads: int,
     return Run(int(v["sent"]), int(v["requests"]), v["duration_us"] / 1e6, int(v["s201"]), int(v["s200"]),
                int(v["other"]),
                int(v["connect"] + v["read"] + v["write"] + v["timeout"]),
-               v["lat_mean_us"] / 1000, v["lat_p99_us"] / 1000, cpu * 1000, acks)
+               v["lat_mean_us"] / 1000, v["lat_p99_us"] / 1000, cpu * 1000, db_cpu * 1000,
+               acks)
 
 
 def check_stored(engine: sa.Engine, run_id: str, run: Run) -> tuple[str, str]:
@@ -250,7 +270,8 @@ def main() -> None:
                   + f"{o.rate / b.rate:7.2f}{stock}"
                   + f"   {o.lat_p99_ms:6.1f}/{b.lat_p99_ms:<6.1f}   "
                   f"{o.cpu_per_request:7.3f}/{b.cpu_per_request:<7.3f}"
-                  f"   {problem or 'OK'}: {detail}")
+                  + (f"  pg {o.db_cpu_per_request:5.3f}" if args.pg else "")
+                  + f"   {problem or 'OK'}: {detail}")
         with engine.connect() as conn:
             ratings = conn.scalar(sa.text("SELECT count(*) FROM rating"))
             counted = conn.scalar(sa.text(
