@@ -20,11 +20,13 @@ exactly the case kiosk/caseopen.py calls for.
 
     python bench/ingest.py [--seconds 5] [--rounds 3] [--connections 8] [--threads 8]
                            [--wrk-threads 2] [--bad 5] [--phones 30] [--no-stock]
-                           [--pg [URI]]
+                           [--pg [URI] [--two]]
 
 ``--pg`` runs the durable server on PostgreSQL instead (default: a fresh database
 ``kiosk_bench`` on the server at 127.0.0.1:5432, dropped afterwards); PostgreSQL
-shares the machine's cores with everything else, as in a one-box hall.
+shares the machine's cores with everything else, as in a one-box hall. ``--two`` adds
+the city-wide setup: two servers on that database, each loaded by a wrk of its own
+with half the connections (the same load in all as the one server gets).
 """
 from __future__ import annotations
 
@@ -138,34 +140,50 @@ def postgres_cpu_seconds() -> float:
     return total
 
 
-def wrk(port: int, pid: int, seconds: float, connections: int, wrk_threads: int,
-        run_id: str, work: Path, mix: tuple[float, float]) -> Run:
-    acks_path = work / f"acks-{run_id}.txt"
-    cmd = [WRK, "-t", str(wrk_threads), "-c", str(connections), "-d", f"{seconds:g}s",
-           "--timeout", "30s", "-s", str(LUA), f"http://127.0.0.1:{port}/api/ratings",
-           "--", run_id, f"{mix[0]:g}", f"{mix[1]:g}"]
-    cpu0, db0 = cpu_seconds(pid), postgres_cpu_seconds()
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60,
-                         env=dict(os.environ, INGEST_ACKS=str(acks_path)))
-    cpu, db_cpu = cpu_seconds(pid) - cpu0, postgres_cpu_seconds() - db0
-    line = next((x for x in out.stdout.splitlines() if x.startswith("INGEST ")), None)
-    if out.returncode or line is None:
-        raise SystemExit(f"wrk failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
-    v = {k: float(n) for k, n in re.findall(r"(\w+)=([\d.]+)", line)}
-    acks = set(acks_path.read_text().split())
-    acks_path.unlink()
-    return Run(int(v["sent"]), int(v["requests"]), v["duration_us"] / 1e6, int(v["s201"]), int(v["s200"]),
-               int(v["other"]),
-               int(v["connect"] + v["read"] + v["write"] + v["timeout"]),
-               v["lat_mean_us"] / 1000, v["lat_p99_us"] / 1000, cpu * 1000, db_cpu * 1000,
-               acks)
+def wrk(ports: list[int], pids: list[int], seconds: float, connections: int,
+        wrk_threads: int, run_id: str, work: Path, mix: tuple[float, float]) -> Run:
+    """One wrk per port, all at once, the connections shared out among them (two
+    servers behind one address, without a proxy's cost in the figures); their answers
+    summed. Client ids start with ``run_id``."""
+    cmds, acks_paths = [], []
+    share = max(connections // len(ports), 1)
+    for k, port in enumerate(ports):
+        acks_paths.append(work / f"acks-{run_id}-{k}.txt")
+        cmds.append([WRK, "-t", str(min(wrk_threads, share)), "-c", str(share),
+                     "-d", f"{seconds:g}s", "--timeout", "30s", "-s", str(LUA),
+                     f"http://127.0.0.1:{port}/api/ratings", "--", f"{run_id}{k}",
+                     f"{mix[0]:g}", f"{mix[1]:g}"])
+    cpu0, db0 = sum(map(cpu_seconds, pids)), postgres_cpu_seconds()
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=dict(os.environ, INGEST_ACKS=str(path)))
+             for cmd, path in zip(cmds, acks_paths)]
+    outs = [proc.communicate(timeout=seconds + 60) for proc in procs]
+    cpu, db_cpu = sum(map(cpu_seconds, pids)) - cpu0, postgres_cpu_seconds() - db0
+    runs = []
+    for proc, (stdout, stderr), path in zip(procs, outs, acks_paths):
+        line = next((x for x in stdout.splitlines() if x.startswith("INGEST ")), None)
+        if proc.returncode or line is None:
+            raise SystemExit(f"wrk failed ({proc.returncode}):\n{stdout}\n{stderr}")
+        runs.append({k: float(n) for k, n in re.findall(r"(\w+)=([\d.]+)", line)})
+        runs[-1]["acks"] = set(path.read_text().split())
+        path.unlink()
+
+    def total(key: str) -> int:
+        return int(sum(v[key] for v in runs))
+    return Run(total("sent"), total("requests"), max(v["duration_us"] for v in runs) / 1e6,
+               total("s201"), total("s200"), total("other"),
+               total("connect") + total("read") + total("write") + total("timeout"),
+               sum(v["lat_mean_us"] * v["requests"] for v in runs)
+               / max(total("requests"), 1) / 1000,
+               max(v["lat_p99_us"] for v in runs) / 1000, cpu * 1000, db_cpu * 1000,
+               set().union(*(v["acks"] for v in runs)))
 
 
 def check_stored(engine: sa.Engine, run_id: str, run: Run) -> tuple[str, str]:
     """(problems, '' when none; what was stored against what was answered)."""
     with engine.connect() as conn:
         stored = set(conn.scalars(sa.text("SELECT client_id FROM rating WHERE client_id "
-                                          "LIKE :p"), {"p": f"{run_id}-%"}))
+                                          "LIKE :p"), {"p": f"{run_id}%"}))
     problems = []
     if run.s200 or run.other or run.errors:
         problems.append(f"{run.s200} answers 200, {run.other} other statuses, "
@@ -190,8 +208,8 @@ def check_stored(engine: sa.Engine, run_id: str, run: Run) -> tuple[str, str]:
 @dataclass
 class Target:
     name: str
-    port: int
-    pid: int
+    ports: list[int]
+    pids: list[int]
     runs: list[Run]
 
     @property
@@ -224,26 +242,35 @@ def main() -> None:
                              f"database; default {PG_SERVER})")
     parser.add_argument("--no-stock", action="store_true",
                         help="leave out the bare app under stock waitress.serve")
+    parser.add_argument("--two", action="store_true",
+                        help="also two durable servers on the one database, each loaded "
+                             "by a wrk with half the connections (with --pg)")
     args = parser.parse_args()
+    if args.two and not args.pg:
+        parser.error("--two needs --pg: two servers share a PostgreSQL database")
 
     tmp = Path(tempfile.mkdtemp(prefix="kiosk-bench-"))
     uri = fresh_pg_database(args.pg) if args.pg else f"sqlite:///{tmp / 'kiosk.sqlite'}"
     prepare(uri, tmp)
-    ours = LiveServer(uri, tmp, threads=args.threads)
+    ours = [LiveServer(uri, tmp, threads=args.threads) for _ in range(2 if args.two else 1)]
     procs = []
     engine = sa.create_engine(uri)
     failed = False
     try:
-        targets = [Target("durable", ours.port, ours.proc.pid, [])]
+        targets = [Target("durable", [ours[0].port], [ours[0].proc.pid], [])]
         for name, stock in [("bare", False)] + ([] if args.no_stock else [("stock", True)]):
             proc, port = start_bare(args.threads, stock)
             procs.append(proc)
-            targets.append(Target(name, port, proc.pid, []))
+            targets.append(Target(name, [port], [proc.pid], []))
+        if args.two:
+            targets.append(Target("two", [s.port for s in ours], [s.proc.pid for s in ours],
+                                  []))
         durable, bare = targets[0], targets[1]
+        stored_by = [t for t in targets if t.name in ("durable", "two")]
         load = dict(connections=args.connections, wrk_threads=args.wrk_threads, work=tmp,
                     mix=(args.bad, args.phones))
         for t in targets:
-            wrk(t.port, t.pid, 1.0, run_id=f"warm{t.name}{uuid.uuid4().hex[:6]}", **load)
+            wrk(t.ports, t.pids, 1.0, run_id=f"warm{t.name}{uuid.uuid4().hex[:6]}", **load)
         print(f"wrk -t {args.wrk_threads} -c {args.connections}; waitress threads "
               f"{args.threads}; {args.rounds} rounds of {args.seconds:g}s; "
               f"{args.bad:g}% bad, {args.phones:g}% with a phone; in turn:\n"
@@ -251,23 +278,29 @@ def main() -> None:
                  "  durable = kiosk serve (SQLite WAL, synchronous=FULL)\n")
               + "  bare    = bench/bare_app.py under kiosk.serving, as kiosk serve"
               + ("" if args.no_stock else
-                 "\n  stock   = bench/bare_app.py under waitress.serve"))
+                 "\n  stock   = bench/bare_app.py under waitress.serve")
+              + ("\n  two     = two kiosk serve on the one database, a wrk with half the "
+                 "connections on each" if args.two else ""))
         print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         print(f"{'':8}" + "".join(f"{t.name + '/s':>10}" for t in targets)
               + f"{'ratio':>7}" + ("" if args.no_stock else f"{'vs stock':>9}")
+              + (f"{'two':>6}" if args.two else "")
               + f"   {'p99 ms (d/b)':>13}   {'CPU ms/req (d/b)':>17}   stored")
         for r in range(1, args.rounds + 1):
             run_id = uuid.uuid4().hex[:10]
             k = (r - 1) % len(targets)
             for t in targets[k:] + targets[:k]:  # each goes first in turn
-                rid = run_id if t is durable else t.name + run_id
-                t.runs.append(wrk(t.port, t.pid, args.seconds, run_id=rid, **load))
+                t.runs.append(wrk(t.ports, t.pids, args.seconds, run_id=t.name + run_id,
+                                  **load))
             o, b = durable.runs[-1], bare.runs[-1]
-            problem, detail = check_stored(engine, run_id, o)
+            checks = [check_stored(engine, t.name + run_id, t.runs[-1]) for t in stored_by]
+            problem = "; ".join(p for p, _ in checks if p)
+            detail = " | ".join(d for _, d in checks)
             failed = failed or bool(problem)
             stock = "" if args.no_stock else f"{o.rate / targets[2].runs[-1].rate:9.2f}"
+            two = f"{targets[-1].runs[-1].rate / b.rate:6.2f}" if args.two else ""
             print(f"round {r:<2}" + "".join(f"{t.runs[-1].rate:10.0f}" for t in targets)
-                  + f"{o.rate / b.rate:7.2f}{stock}"
+                  + f"{o.rate / b.rate:7.2f}{stock}{two}"
                   + f"   {o.lat_p99_ms:6.1f}/{b.lat_p99_ms:<6.1f}   "
                   f"{o.cpu_per_request:7.3f}/{b.cpu_per_request:<7.3f}"
                   + (f"  pg {o.db_cpu_per_request:5.3f}" if args.pg else "")
@@ -299,10 +332,14 @@ def main() -> None:
               f"{min(ratios):.2f}-{max(ratios):.2f}; target >= {TARGET}, toward {GOAL})")
         if not args.no_stock:
             print(f"          {durable.rate / targets[2].rate:.2f} durable/stock")
+        if args.two:
+            print(f"two     : {targets[-1].rate / bare.rate:.2f} two servers/bare; "
+                  f"{targets[-1].rate / durable.rate:.2f} two servers/one")
         print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     finally:
         engine.dispose()
-        ours.stop()
+        for server in ours:
+            server.stop()
         for proc in procs:
             proc.terminate()
             proc.wait()
