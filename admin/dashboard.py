@@ -6,11 +6,12 @@ from datetime import date, timedelta
 from flask import current_app, render_template, url_for
 from flask_login import current_user
 
-from kiosk import calllist, casestats, clock, followups, glance, inbox
+from kiosk import calllist, casestats, clock, devices, followups, glance, inbox
 from kiosk.db import db, utcnow
 from kiosk.models import Department
 
 from . import ALL_ROLES, allowed_roles, bp, nav_item, roles
+from .integrity import pending_glance
 from .scope import NO_DEPARTMENT, glance_scope, hall_tz
 
 # The follow-up rates on the dashboard cover the last this-many hall days.
@@ -35,7 +36,19 @@ def dashboard():
         suggestions=inbox.newest(scope) if show_inbox else [],
         open_suggestions=inbox.open_count(scope) if show_inbox else 0,
         department=current_user.department if current_user.role == "department" else None,
-        **followup_glance(scope, week.today))
+        integrity_pending=pending_glance(), **followup_glance(scope, week.today),
+        **tablet_glance(scope))
+
+
+def tablet_glance(scope: glance.Scope) -> dict:
+    """Kiosk tablets silent in opening hours (kiosk/devices.py), for those who look
+    after the windows' tablets."""
+    if current_user.role not in allowed_roles("admin.window_devices"):
+        return {"silent_tablets": []}
+    return {"silent_tablets": devices.silent_tablets(
+        db.session, utcnow(), current_app._get_current_object(),
+        department_id=scope.department_id),
+        "silent_minutes": current_app.config["KIOSK_SILENT_MINUTES"]}
 
 
 def followup_glance(scope: glance.Scope, today: date) -> dict:

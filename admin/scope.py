@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from flask import current_app
+import sqlalchemy as sa
+from flask import abort, current_app
 from flask_login import current_user
 
 from kiosk import clock, glance
+from kiosk.db import db
+from kiosk.models import Window
 
 # No department (and no window) has id 0: a department head whose account names no
 # department is held to it, and so sees nothing.
@@ -22,6 +25,18 @@ def department_scope() -> int | None:
     if current_user.role != "department":
         return None
     return current_user.department_id or NO_DEPARTMENT
+
+
+def scoped_window(code: str) -> Window:
+    """The window with ``code``: 404 if there is none, 403 if it belongs to another
+    department than a department head's."""
+    window = db.session.scalar(sa.select(Window).where(Window.code == code))
+    if window is None:
+        abort(404)
+    scope = department_scope()
+    if scope is not None and window.department_id != scope:
+        abort(403)
+    return window
 
 
 def glance_scope() -> glance.Scope:

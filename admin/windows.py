@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from flask import abort, flash, redirect, request, url_for
+from flask import current_app, flash, redirect, request, url_for
 from flask_login import current_user
 from sqlalchemy.orm import contains_eager, joinedload
 
-from kiosk import clock, roster
+from kiosk import clock, devices, roster
 from kiosk.db import db, utcnow
 from kiosk.models import Department, Duty, Hall, Staff, Window
 from kiosk.records import FieldError
@@ -21,7 +21,7 @@ from .qr import qr_links, qr_warning
 from .forms import DutyChangeForm, DutyEndForm, DutyStartForm, WindowForm
 from .manage import (delete_record, department_choices, form_status, matching, page_of,
                      refused, render, require_change, save_form, search_arg)
-from .scope import department_scope, hall_tz
+from .scope import department_scope, hall_tz, scoped_window
 
 
 def window_filters() -> tuple[sa.Select, dict]:
@@ -60,9 +60,13 @@ def windows():
     query, args = window_filters()
     pages = page_of(query)
     halls, depts = filter_choices()
+    now = utcnow()
+    tablets = devices.window_tablets(db.session, [w.id for w in pages.items], now,
+                                     current_app.config["DEVICE_ONLINE_SECONDS"])
     return render("admin/manage/windows.html", pages=pages, args=args, q=args["q"],
-                  on_duty=roster.on_duty_now(pages.items, utcnow()), halls=halls,
-                  departments=depts, qr_warning=qr_warning())
+                  on_duty=roster.on_duty_now(pages.items, now), halls=halls,
+                  departments=depts, qr_warning=qr_warning(), tablets=tablets,
+                  tablet_labels=devices.STATUS_LABELS)
 
 
 @bp.route("/manage/windows/new", methods=["GET", "POST"], endpoint="window_new")
@@ -106,16 +110,6 @@ def roster_overview():
     return render("admin/manage/roster.html", pages=pages, args=args, q=args["q"],
                   rows=roster.on_duty_now(pages.items, utcnow()), halls=halls,
                   departments=depts)
-
-
-def roster_window(code: str) -> Window:
-    window = db.session.scalar(sa.select(Window).where(Window.code == code))
-    if window is None:
-        abort(404)
-    scope = department_scope()
-    if scope is not None and window.department_id != scope:
-        abort(403)
-    return window
 
 
 def staff_choices(window: Window, relieving: Staff | None = None) -> dict[str, list[tuple]]:
@@ -166,7 +160,7 @@ def roster_page(window: Window, start: DutyStartForm | None = None,
 @bp.get("/roster/<code>")
 @roles("supervisor", "department")
 def roster_window_page(code: str):
-    return roster_page(roster_window(code))
+    return roster_page(scoped_window(code))
 
 
 def moment(value: datetime | None, now: datetime) -> datetime:
@@ -176,7 +170,7 @@ def moment(value: datetime | None, now: datetime) -> datetime:
 
 def roster_change(code: str, form_class, prefix: str, act):
     """Handle one roster form: validate, call ``act(window, form, now)``, commit."""
-    window = roster_window(code)
+    window = scoped_window(code)
     require_change(window.department_id)
     form = form_class(prefix=prefix)
     if form_class is not DutyEndForm:

@@ -62,6 +62,11 @@ ACTION_LABELS = {
     "appeal.reverse": "撤销复核结论",
     "token.create": "创建接口令牌",
     "token.revoke": "吊销接口令牌",
+    "integrity.keep": "核查：计入",
+    "integrity.exclude": "核查：不计入",
+    "integrity.undo": "撤销核查结论",
+    "device.pair_code": "生成设备配对链接",
+    "device.revoke": "吊销已配对设备",
 }
 TARGET_LABELS = {
     "user": "用户", "hall": "大厅", "department": "部门", "window": "窗口", "staff": "工作人员",
@@ -71,6 +76,7 @@ TARGET_LABELS = {
     "appeal": "申诉",
     "followup_case": "回访件",
     "api_token": "接口令牌",
+    "device": "已配对设备",
 }
 # Who acted when nobody was signed in and no name was tried: the server's command line.
 SYSTEM = "(system)"

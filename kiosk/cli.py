@@ -212,9 +212,10 @@ def serve_command(host: str, port: int, threads: int, no_demo: bool) -> None:
     if first.empty and not no_demo:
         count = seed_demo(hall_tz())
         click.echo(f"seeded the demo hall with {count} ratings")
-    db.session.commit()
     base = f"http://{'localhost' if host in ('0.0.0.0', '::') else host}:{port}"
-    for line in _urls(current_app, base):
+    lines = _urls(current_app, base)
+    db.session.commit()  # (the demo's pairing links are stored by now)
+    for line in lines:
         click.echo(line)
     sys.stdout.flush()
     # waitress warns on every request that finds all threads busy; at a hall's peak
@@ -228,16 +229,56 @@ def serve_command(host: str, port: int, threads: int, no_demo: bool) -> None:
 
 
 def _urls(app: Flask, base: str) -> list[str]:
+    from .demo import is_demo, pairing_links
+
     code = db.session.scalar(sa.select(Window.code).order_by(Window.code).limit(1))
     lines = [f"serving on {base}"]
     if code:
-        lines.append(f"  kiosk (tablet) : {base}/k/{code}")
+        # A kiosk page takes ratings only on a tablet paired with its window.
+        lines.append(f"  kiosk (tablet) : {base}/k/{code} (pair the tablet first: "
+                     f"kiosk pair-device {code})")
         lines.append(f"  QR page (phone): {base}/q/{code}")
     lines.append(f"  rating API     : {base}/api/ratings")
     if "admin" in app.blueprints:
         lines.append(f"  back office    : {base}/admin/")
     lines.append(f"  hall board (TV): {base}/board")
+    if is_demo(db.session):
+        hours = app.config["PAIRING_CODE_HOURS"]
+        lines.append(f"demo kiosk tablets: open one link per browser; it pairs that browser "
+                     f"with the window and opens its kiosk page (each works once, "
+                     f"{hours:g} h):")
+        lines += [f"  {code} {name}: {url}"
+                  for code, name, url in pairing_links(db.session, base, hours)]
     return lines
+
+
+@click.command("pair-device")
+@with_appcontext
+@click.argument("window")
+@click.option("--clerk", is_flag=True,
+              help="pair the clerk's computer (the 请评价 page) instead of the kiosk tablet")
+def pair_device_command(window: str, clerk: bool) -> None:
+    """Print a one-time link (on the last line) that pairs a tablet with WINDOW:
+    opening it sets the tablet's device cookie and lands on the window's page."""
+    from .devices import create_code, pair_url
+    from .qr import qr_base
+
+    found = db.session.scalar(sa.select(Window).where(Window.code == window))
+    if found is None:
+        raise click.ClickException(f"unknown window {window!r}")
+    hours = current_app.config["PAIRING_CODE_HOURS"]
+    code = create_code(db.session, found, "clerk" if clerk else "kiosk", hours=hours)
+    db.session.commit()
+    base = qr_base(current_app.config.get("PUBLIC_BASE_URL"), "http://localhost:8000")
+    if not base.configured:
+        click.secho(f"warning: PUBLIC_BASE_URL is not set, so the link points at {base.url}; "
+                    "on a tablet, use the address it reaches this server at instead "
+                    "(未设置 PUBLIC_BASE_URL：请把链接中的地址换成平板能访问的服务器地址)",
+                    err=True, fg="red")
+    what = "the clerk's computer" if clerk else "the kiosk tablet"
+    click.echo(f"open this link once on {what} of window {found.code} {found.name} "
+               f"within {hours:g} hours:")
+    click.echo(pair_url(base.url, code))
 
 
 @click.command("qr")
@@ -360,7 +401,7 @@ COMMANDS = (init_db_command, demo_command, import_windows_command, create_user_c
             export_ratings_command, import_ratings_command, rebuild_summary_command,
             backup_command, serve_command, qr_command, purge_phones_command,
             rotate_phone_key_command, create_token_command, list_tokens_command,
-            revoke_token_command)
+            revoke_token_command, pair_device_command)
 
 
 def init_app(app: Flask) -> None:

@@ -51,6 +51,23 @@ class Defaults:
     # Presses from one tablet or one phone closer together than this are kept but
     # flagged ``misuse`` and not counted.
     MISUSE_INTERVAL_SECONDS = 30
+    # Flagged ``suspect`` for a supervisor (still counted until one decides): "N/M", N
+    # or more 非常满意 at one window within M minutes with no service event behind them
+    # ("" turns burst checks off); and on-site ratings tapped while the hall is closed,
+    # this many minutes after closing still counting as open (the last citizen).
+    SUSPECT_BURST = "6/10"
+    SUSPECT_GRACE_MINUTES = 30
+    # A service event (一次一评) invites a rating this long, unless the window's next
+    # event replaces it sooner (kiosk/evaluations.py).
+    EVALUATION_OPEN_MINUTES = 10
+    # Paired tablets (kiosk/devices.py): a pairing link works once, for this long; a
+    # tablet heard from within DEVICE_ONLINE_SECONDS is online; it sends a heartbeat
+    # every KIOSK_HEARTBEAT_SECONDS; silent this long in opening hours, the dashboard
+    # lists it.
+    PAIRING_CODE_HOURS = 24
+    DEVICE_ONLINE_SECONDS = 180
+    KIOSK_HEARTBEAT_SECONDS = 60
+    KIOSK_SILENT_MINUTES = 10
     SQLALCHEMY_DATABASE_URI = None  # instance/kiosk.sqlite unless set
     # Packages with an init_app(app) that add to the app: the back office.
     EXTENSIONS = ("admin",)

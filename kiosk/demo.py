@@ -282,3 +282,21 @@ def _rating(rng: random.Random, window: Window, quality: float, tapped: datetime
         "counted": True,
         "flags": "",
     }
+
+
+def is_demo(session) -> bool:
+    """Whether this database holds the demo hall."""
+    return session.scalar(sa.select(Hall.id).where(Hall.name == HALL).limit(1)) is not None
+
+
+def pairing_links(session, base_url: str, hours: float) -> list[tuple[str, str, str]]:
+    """``(code, name, url)`` for each active window of the demo hall: a fresh one-time
+    link that pairs the browser opening it as that window's kiosk tablet and lands on
+    its page, so a newcomer can tap straight away. [] when the demo hall is absent (a
+    real hall's pairing links are made on purpose, one at a time). Flushes."""
+    from .devices import create_code, pair_url
+
+    windows = session.scalars(sa.select(Window).join(Hall).where(
+        Hall.name == HALL, Window.active).order_by(Window.code)).all()
+    return [(w.code, w.name, pair_url(base_url, create_code(session, w, hours=hours)))
+            for w in windows]

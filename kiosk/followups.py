@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from flask import current_app, has_app_context
 from sqlalchemy.orm.attributes import set_committed_value
 
-from . import audit, clock, summary
+from . import audit, clock, integrity, summary
 from .db import db, utcnow
 from .fields import InputError
 from .models import Appeal, AuditEntry, CaseEvent, FollowupCase, Rating, User, Window
@@ -542,10 +542,12 @@ def reverse_ruling(appeal: Appeal, user: User, note: str, seen_version=None, *,
           status="in_progress", now=now)
     appeal.status, appeal.reversed_by_id, appeal.reversed_at, appeal.reversal_note = (
         "reversed", user.id, now, note)
-    if recount:
+    _set_flag(rating, "appeal", False)
+    # What else keeps it out of the tables (a supervisor's 不计入, misuse) still does.
+    # (REQUIRE_PROMPT let it count once, or it would have had no case to appeal.)
+    if recount and integrity.counts(rating.flags, require_prompt=False):
         summary.set_counted(db.session, [rating.id], True, _hall_tz())
         db.session.refresh(rating, ["counted"])
-    _set_flag(rating, "appeal", False)
     case.outcome, case.closed_at, case.closed_by_id = None, None, None
     db.session.flush()
     audit.record(user, "appeal.reverse", "appeal", appeal.id, before,

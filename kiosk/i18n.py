@@ -50,6 +50,11 @@ PAGE_STRINGS = {
     "offline": _l("离线"),
     "switch": _l("English"),
     "chars_left": _l("还可输入 {n} 字"),
+    # The invitation of a service event (一次一评, static/kiosk/prompt.js).
+    "invite": _l("请为本次服务评价"),
+    "invite_ticket": _l("票号"),
+    "wait_invite": _l("请等待工作人员邀请评价"),
+    "unpaired": _l("本机未与窗口配对或已被停用：评价已暂存本机，请联系管理员重新配对"),
 }
 
 

@@ -1,6 +1,6 @@
 """The OpenAPI 3.1 document of the read API (GET /api/v1/openapi.json).
 
-The field lists come from the modules that build the answers (exports.COLUMNS,
+The field lists come from the modules that build the answers (readapi.FEED_COLUMNS,
 league.FIELDS, calllist.FIELDS), so a field added there and not typed here fails
 loudly (KeyError) instead of going undocumented; tests/test_readapi.py validates real
 answers against this document with jsonschema.
@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import cache
 
 from . import calllist, followups, league as leagues
-from .exports import COLUMNS
+from .readapi import FEED_COLUMNS
 from .models import TOKEN_SCOPES
 from .casestats import LEAGUE_FIELDS
 from .scale import CHANNELS, SCORES
@@ -36,6 +36,8 @@ RATING_TYPES = {
     "created_at": {**TIME, "description": "when the citizen tapped, hall time with offset"},
     "staff_no": STR_OR_NULL, "ticket": STR_OR_NULL, "counted": BOOL,
     "flags": {**STR, "description": "flag codes joined by ';' (appeal, misuse, ...)"},
+    "evaluation_id": {**INT_OR_NULL, "description": "the service event (一次一评) the "
+                      "rating answers; null for a rating nobody invited"},
 }
 LEAGUE_TYPES = {
     "rank": INT_OR_NULL, "rank_change": INT_OR_NULL, "mark": STR_OR_NULL,
@@ -159,7 +161,7 @@ def document() -> dict:
                 "description": f"a token of scope read (scopes: {', '.join(TOKEN_SCOPES)})"}},
             "schemas": {
                 "Error": record(("error",), {"error": STR}),
-                "Rating": record(COLUMNS, RATING_TYPES),
+                "Rating": record(FEED_COLUMNS, RATING_TYPES),
                 "RatingPage": record(("ratings", "next"), {
                     "ratings": {"type": "array", "items": ref("Rating")},
                     "next": {"type": "string", "pattern": r"^\d+\.\d+$",

@@ -19,7 +19,7 @@ from .windows import WindowCard, card_version
 
 MODES = {"kiosk": "kiosk", "qr": "qr"}  # page mode -> rating channel
 # Assets a rating page needs offline; the service worker precaches them.
-PAGE_ASSETS = ("kiosk/rate.css", "kiosk/rate.js")
+PAGE_ASSETS = ("kiosk/rate.css", "kiosk/rate.js", "kiosk/device.js", "kiosk/prompt.js")
 PRESS_LOCK_MS = 1500
 
 
@@ -50,6 +50,13 @@ def page_config(card: WindowCard, mode: str, lang: str, urls: dict[str, str],
         "server_now": now.isoformat(timespec="milliseconds") + "Z",
         "urls": urls,
     }
+
+
+def app_version(static_folder: str) -> str:
+    """The rating page's version: one hash of every asset it runs on (what a tablet
+    reports in its heartbeat, so the admin sees which tablets run an old page)."""
+    joined = "-".join(asset_version(static_folder, name) for name in PAGE_ASSETS)
+    return hashlib.sha256(joined.encode()).hexdigest()[:10]
 
 
 @lru_cache(maxsize=64)

@@ -41,6 +41,9 @@ LIMIT_MAX = 1000
 CASES_MAX = 1000  # follow-up cases in one answer ("more" says when there were others)
 CURSOR = re.compile(r"(\d{1,19})\.(\d{1,19})")
 BIGINT_MAX = 2**63 - 1
+# A rating in the feed: the export's columns, and the service event (一次一评) it
+# answers (kiosk/evaluations.py), which the export's fixed columns leave out.
+FEED_COLUMNS = (*COLUMNS, "evaluation_id")
 
 
 def hall_tz() -> ZoneInfo:
@@ -120,7 +123,7 @@ def ratings_after(after: Cursor, limit: int, tz: ZoneInfo) -> tuple[list[dict], 
         sa.select(Rating.txid, Rating.id, Rating.client_id, Window.code, Rating.score,
                   Rating.channel, Rating.reasons, Rating.comment, Rating.phone,
                   Rating.created_at, Staff.staff_no, Rating.ticket, Rating.counted,
-                  Rating.flags)
+                  Rating.flags, Rating.evaluation_id)
         .join(Window, Rating.window_id == Window.id)
         .outerjoin(Staff, Rating.staff_id == Staff.id)
         .where(sa.tuple_(Rating.txid, Rating.id) > sa.tuple_(after.txid, after.id))
@@ -135,7 +138,7 @@ def ratings_after(after: Cursor, limit: int, tz: ZoneInfo) -> tuple[list[dict], 
         values[7] = shown_phone(values[7], whole=False)
         values[8] = clock.to_local(values[8], tz).isoformat()
         values[11] = bool(values[11])
-        rows.append(dict(zip(COLUMNS, values)))
+        rows.append(dict(zip(FEED_COLUMNS, values)))
         last = Cursor(txid, values[0])
     return rows, last
 

@@ -82,8 +82,13 @@ UNPROMPTED = "unprompted"  # a kiosk tap with no service event open (一次一�
 MISUSE = "misuse"  # a repeat press from one device or phone within the interval
 SUSPECT = "suspect"  # a burst or an out-of-hours rating, for a supervisor
 APPEAL = "appeal"  # excluded by an upheld appeal (kiosk/followups.py)
+# A supervisor's decision on a misuse or suspect rating, kept beside the flag it
+# answers (kiosk/integrity.py; who and when: the audit log).
+KEPT = "kept"  # 计入 (a misuse press restored, a suspect one confirmed)
+EXCLUDED = "excluded"  # 不计入
 FLAGS = {UNPROMPTED: ("未经邀请", "Unprompted"), MISUSE: ("重复按键", "Repeated press"),
-         SUSPECT: ("待核查", "Suspect"), APPEAL: ("申诉成立", "Appeal upheld")}
+         SUSPECT: ("可疑", "Suspect"), APPEAL: ("申诉成立", "Appeal upheld"),
+         KEPT: ("核查计入", "Reviewed: counted"), EXCLUDED: ("核查不计入", "Reviewed: excluded")}
 
 # Standard reasons for on-site service (DOMAIN.md). Admins may add more codes in the
 # database; a code never changes meaning once used.

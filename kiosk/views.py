@@ -5,17 +5,18 @@ from __future__ import annotations
 import json
 import os
 
-from flask import (Blueprint, Flask, abort, current_app, jsonify, render_template, request,
-                   send_from_directory, url_for)
+from flask import (Blueprint, Flask, abort, current_app, jsonify, redirect, render_template,
+                   request, send_from_directory, url_for)
 from flask_babel import get_locale
 from werkzeug.exceptions import UnsupportedMediaType
 
-from . import board as hall_board, caseopen, clock, hotpath, phonekeys
+from . import board as hall_board, caseopen, clock, devices, evaluations, hotpath, phonekeys
+from . import integrity
 from .db import db, utcnow
 from .fields import InputError, TapBounds
 from .hotpath import RatingEndpoint
-from .pages import PAGE_ASSETS, asset_version, page_config
-from .ratings import RatingIntake
+from .pages import PAGE_ASSETS, app_version, asset_version, page_config
+from .ratings import DEVICE_COOKIE, RatingIntake
 from .scale import SCORES
 from .suggestions import add_suggestion
 from .windows import card_version, window_card
@@ -44,13 +45,22 @@ def rating_page(code: str, mode: str):
     card = window_card(code, now)
     if card is None:
         abort(404)
+    if mode == "kiosk" and not kiosk_paired(code):
+        return unpaired_page(card)
     urls = {"ratings": request.script_root + hotpath.PATH,
             "suggestions": url_for("kiosk.post_suggestion"),
             "time": url_for("kiosk.server_time"),
             "sw": url_for("kiosk.service_worker"),
             "page": url_for(f"kiosk.{mode}_page", code=code),
             "card": url_for("kiosk.window_card_json", code=code)}
+    if mode == "kiosk":
+        urls["heartbeat"] = url_for("kiosk.device_heartbeat")
+        urls["prompt"] = url_for("kiosk.window_prompt", code=code)  # 一次一评 (prompt.js)
     config = page_config(card, mode, str(get_locale()), urls, current_app.config, now)
+    if mode == "kiosk":
+        config["app_version"] = app_version(current_app.static_folder)
+        config["heartbeat_seconds"] = current_app.config["KIOSK_HEARTBEAT_SECONDS"]
+        config["require_prompt"] = bool(current_app.config["REQUIRE_PROMPT"])
     resp = current_app.make_response(render_template(
         "kiosk/rate.html", card=card, mode=mode, config=config,
         strings=config["strings"]["zh"]))
@@ -64,10 +74,68 @@ def kiosk_page(code: str):
     return rating_page(code, "kiosk")
 
 
+def kiosk_paired(code: str) -> bool:
+    """Whether this browser is a kiosk tablet paired with window ``code``."""
+    intake = current_app.extensions["kiosk.intake"]
+    try:
+        intake.devices.paired(request.cookies.get(DEVICE_COOKIE), intake.window_id(code))
+    except InputError:
+        return False
+    return True
+
+
+def unpaired_page(card):
+    """403: the kiosk page of a browser not paired with the window says how to pair."""
+    page = render_template("kiosk/pair_needed.html", card=card,
+                           hours=current_app.config["PAIRING_CODE_HOURS"])
+    resp = current_app.make_response((page, 403))
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+@bp.get("/pair/<code>")
+def pair(code: str):
+    """Redeem a one-time pairing link: this browser becomes the window's device (an
+    HttpOnly cookie), then lands on its page. A GET, so that scanning the QR code or
+    opening the link printed by ``kiosk pair-device`` is all a tablet needs."""
+    try:
+        paired = devices.redeem(db.session, code, utcnow(), request.cookies.get(DEVICE_COOKIE))
+    except devices.PairingRefused as exc:
+        db.session.rollback()
+        resp = current_app.make_response((render_template(
+            "kiosk/pair_refused.html", reason=exc.reason,
+            hours=current_app.config["PAIRING_CODE_HOURS"]), exc.status))
+        resp.headers["Cache-Control"] = "no-store"
+        return resp
+    db.session.commit()
+    target = url_for("kiosk.kiosk_page", code=paired.window_code)
+    if paired.kind == "clerk":
+        target += "/clerk"  # the clerk's 请评价 page (kiosk/evaluation_views.py)
+    resp = redirect(target)
+    resp.set_cookie(DEVICE_COOKIE, paired.secret, max_age=devices.COOKIE_MAX_AGE,
+                    httponly=True, samesite="Lax", secure=request.is_secure)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+@bp.post("/api/devices/heartbeat")
+def device_heartbeat():
+    """A paired tablet says it is alive: app version and ratings queued offline."""
+    body = json_body()
+    if not isinstance(body, dict):
+        raise InputError("the body must be a JSON object")
+    devices.heartbeat(db.session, request.cookies.get(DEVICE_COOKIE), body.get("version"),
+                      body.get("queued"), utcnow())
+    db.session.commit()
+    return jsonify(ok=True)
+
+
 @bp.get("/q/<code>")
 def qr_page(code: str):
     """The page a window's QR code opens on a citizen's phone."""
-    return rating_page(code, "qr")
+    resp = rating_page(code, "qr")
+    integrity.give_rater_cookie(request, resp)  # tells phones apart (misuse)
+    return resp
 
 
 @bp.get("/api/time")
@@ -172,7 +240,11 @@ def init_app(app: Flask) -> None:
     app.extensions["kiosk.intake"] = RatingIntake(
         engine, TapBounds.from_config(app.config), caseopen.opener(app),
         # The key file is made when the first number comes, not when the app starts.
-        lambda plain: phonekeys.keyring(app).seal(plain), app.config)
+        lambda plain: phonekeys.keyring(app).seal(plain), app.config,
+        devices=devices.DeviceCheck(engine), events=evaluations.EventCheck(engine),
+        screen=integrity.Screen(app))
+    app.extensions["kiosk.prompts"] = evaluations.Prompts(engine)  # the kiosks' polls
+    from . import evaluation_views  # noqa: F401  (its routes, on bp: before registering)
     app.register_blueprint(bp)
     app.jinja_env.globals.update(asset_url=asset_url, photo_url=photo_url)
     # POST /api/ratings is answered below Flask (see hotpath.py).

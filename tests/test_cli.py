@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import csv
+import http.cookiejar
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -224,26 +226,32 @@ def test_serve_on_an_empty_instance(tmp_path, database_uri):
                             text=True)
     try:
         lines = []
-        while not any("serving on" in line for line in lines):
+        # The demo prints a one-time pairing link per window; A01's comes first.
+        while not any(re.match(r"\s+A01 .*: http\S+/pair/", line) for line in lines):
             line = proc.stdout.readline()
             assert line, "".join(lines)
             lines.append(line)
         output = "".join(lines)
         assert "admin" in output and "password" in output
-        assert "demo hall" in output
+        assert "demo hall" in output and "serving on" in output
+        link = re.search(r"A01 .*: (http\S+/pair/\S+)", output).group(1)
+        assert link.startswith(f"http://127.0.0.1:{port}/pair/")
+        # Opening the link pairs this "browser" and lands on the kiosk page.
+        tablet = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        for _ in range(50):
+            try:
+                with tablet.open(link) as resp:
+                    assert resp.status == 200 and resp.url.endswith("/k/A01")
+                break
+            except urllib.error.URLError:
+                time.sleep(0.1)
         body = json.dumps({"window": "A01", "score": 5, "channel": "kiosk",
                            "client_id": "serve-test-1"}).encode()
         req = urllib.request.Request(f"http://127.0.0.1:{port}/api/ratings", data=body,
                                      headers={"Content-Type": "application/json"})
-        for _ in range(50):
-            try:
-                with urllib.request.urlopen(req) as resp:
-                    assert resp.status == 201
-                break
-            except ConnectionRefusedError:
-                time.sleep(0.1)
-            except urllib.error.URLError:
-                time.sleep(0.1)
+        with tablet.open(req) as resp:
+            assert resp.status == 201
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(10)

@@ -38,7 +38,7 @@ def server(app, database_uri, tmp_path):
             ("A01", 2, "+85291234567", "等候时间太长", ["waiting"]),
             ("B03", 1, None, None, []),
             ("A01", 1, "13912345678", None, ["efficiency"])):
-        body = {"window": window, "score": score, "channel": "kiosk",
+        body = {"window": window, "score": score, "channel": "qr",
                 "client_id": uuid.uuid4().hex, "reasons": reasons}
         if phone:
             body["phone"] = phone

@@ -26,7 +26,7 @@ def rate(app, code: str, score: int, local: datetime, times: int = 1) -> list[in
     ids = []
     for _ in range(times):
         stored = app.extensions["kiosk.intake"].accept(
-            {"window": code, "score": score, "channel": "kiosk",
+            {"window": code, "score": score, "channel": "qr",
              "client_id": uuid.uuid4().hex, "created_at": tapped.isoformat() + "Z"},
             now=tapped + timedelta(minutes=1))
         ids.append(stored.id)

@@ -16,7 +16,7 @@ from kiosk.db import db
 from kiosk.models import Rating, Suggestion
 from kiosk.privacy import unseal_phone
 
-from .helpers import make_window, wait_js
+from .helpers import make_window, pair_browser, wait_js
 from .liveserver import LiveServer
 
 CHROMIUM = "/usr/bin/chromium"
@@ -40,7 +40,12 @@ def server(app, database_uri, tmp_path):
 
 
 def open_page(browser, url, size=TABLET, **options):
+    """A new browser context on ``url``; a kiosk page's context is paired with its
+    window first (a kiosk page takes ratings only on a paired tablet)."""
     context = browser.new_context(viewport=size, locale="zh-CN", **options)
+    if "/k/" in url:
+        base, code = url.split("/k/", 1)
+        pair_browser(context, base, code.split("/")[0].split("?")[0])
     page = context.new_page()
     page.goto(url)
     return context, page
@@ -301,6 +306,7 @@ def test_a_double_tap_never_becomes_a_second_answer(browser, server):
 
 def test_without_local_storage_taps_still_arrive(browser, server):
     context = browser.new_context(viewport=TABLET)
+    pair_browser(context, server.url)
     context.add_init_script(
         "Object.defineProperty(window, 'localStorage', {get() { throw new Error('off'); }})")
     page = context.new_page()
@@ -318,6 +324,7 @@ def test_without_local_storage_taps_still_arrive(browser, server):
 
 def test_a_broken_clock_endpoint_does_not_stop_taps(browser, server):
     context = browser.new_context(viewport=TABLET)
+    pair_browser(context, server.url)
     page = context.new_page()
     page.route("**/api/time", lambda route: route.fulfill(
         status=503, content_type="application/json", body='{"error": "busy"}'))

@@ -13,7 +13,7 @@ from kiosk.models import Duty, Rating, Staff
 from kiosk.privacy import unseal_phone
 from kiosk.ratings import RatingWriter, _Slot
 
-from .helpers import make_window, rating_body
+from .helpers import make_window, pair_device, rating_body
 
 
 @pytest.fixture
@@ -31,7 +31,8 @@ def stored() -> list[Rating]:
 
 
 def test_a_tap_is_stored_with_the_clerk_on_duty(client, window):
-    body = rating_body(score=4)
+    pair_device("A01", client=client)  # a kiosk rating comes from the window's tablet
+    body = rating_body(score=4, channel="kiosk")
     resp = post(client, body)
     assert resp.status_code == 201
     assert resp.json == {"id": resp.json["id"], "client_id": body["client_id"]}

@@ -17,7 +17,7 @@ from kiosk.models import AuditEntry, Rating, Staff, Window
 from kiosk.records import FieldError
 from kiosk.windows import window_card
 
-from .helpers import PASSWORD, make_user, make_window, rating_body, wait_js
+from .helpers import PASSWORD, make_user, make_window, pair_device, rating_body, wait_js
 from .liveserver import LiveServer
 from .test_pages import open_page, shot
 
@@ -281,6 +281,7 @@ def test_a_change_made_now_moves_nothing_and_logs_no_move(app, hall):
 
 
 def page_version(client, code: str) -> str:
+    pair_device(code, client=client)
     html = client.get(f"/k/{code}").get_data(as_text=True)
     config = json.loads(re.search(r'<script id="config" type="application/json">(.*?)</script>',
                                   html, re.S).group(1))

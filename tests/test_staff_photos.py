@@ -14,7 +14,7 @@ from kiosk.db import db
 from kiosk.models import AuditEntry, Staff
 from kiosk.records import FieldError
 
-from .helpers import csrf_token, make_window
+from .helpers import csrf_token, make_window, pair_device
 
 GPS_IFD = 0x8825
 ORIENTATION = 0x0112
@@ -93,7 +93,9 @@ def test_an_uploaded_photo_loses_its_exif_and_stands_upright(app, admin, clerk):
     entry = db.session.scalar(sa.select(AuditEntry).where(AuditEntry.action == "staff.photo"))
     assert clerk.photo in entry.after
     # The kiosk's card shows it.
-    assert clerk.photo in app.test_client().get("/k/A01").get_data(as_text=True)
+    tablet = app.test_client()
+    pair_device("A01", client=tablet)
+    assert clerk.photo in tablet.get("/k/A01").get_data(as_text=True)
 
 
 def test_a_text_file_named_jpg_is_refused_and_nothing_is_stored(app, admin, clerk):

@@ -32,7 +32,7 @@ def test_a_rating_is_counted_in_its_hall_day_week_month_and_year(app):
     staff_id = db.session.scalar(sa.select(Staff.id))
     # 2026-11-29 23:30 in Shanghai is a Sunday: the week began on Monday 23 November.
     tapped = clock.to_utc(datetime(2026, 11, 29, 23, 30), TZ)
-    intake(app).accept({"window": "A01", "score": 2, "channel": "kiosk",
+    intake(app).accept({"window": "A01", "score": 2, "channel": "qr",
                         "client_id": uuid.uuid4().hex,
                         "created_at": tapped.isoformat() + "Z"}, now=tapped + timedelta(minutes=1))
     rows = {(r.grain, r.period): (r.window_id, r.staff_id, r.score, r.n)
@@ -73,7 +73,7 @@ def test_the_summary_equals_a_scan_after_random_inserts_imports_and_exclusions(a
 
     for _ in range(120):
         intake(app).accept({
-            "window": rng.choice(codes), "score": rng.randint(1, 5), "channel": "kiosk",
+            "window": rng.choice(codes), "score": rng.randint(1, 5), "channel": "qr",
             "client_id": uuid.uuid4().hex,
             "created_at": random_time().isoformat() + "Z"}, now=now)
     assert_summary_matches_scan()
@@ -111,7 +111,7 @@ def test_the_summary_equals_a_scan_after_random_inserts_imports_and_exclusions(a
 
 def test_excluding_twice_uncounts_once(app):
     make_window("A01")
-    stored = intake(app).accept({"window": "A01", "score": 1, "channel": "kiosk",
+    stored = intake(app).accept({"window": "A01", "score": 1, "channel": "qr",
                                  "client_id": uuid.uuid4().hex})
     assert summary.set_counted(db.session, [stored.id], False, TZ) == 1
     assert summary.set_counted(db.session, [stored.id], False, TZ) == 0
@@ -126,7 +126,7 @@ def test_excluding_twice_uncounts_once(app):
 def test_rebuild_summary_repairs_a_damaged_summary(app, runner):
     make_window("A01")
     for score in (5, 4, 1):
-        intake(app).accept({"window": "A01", "score": score, "channel": "kiosk",
+        intake(app).accept({"window": "A01", "score": score, "channel": "qr",
                             "client_id": uuid.uuid4().hex})
     db.session.execute(sa.update(RatingSummary).where(RatingSummary.score == 5)
                        .values(n=RatingSummary.n + 3))
@@ -144,7 +144,7 @@ def test_a_database_upgraded_to_the_summary_is_rebuilt_even_after_an_import(app,
     # time zone recorded. An import before anyone rebuilds adds only its own rows.
     make_window("A01")
     for score in (5, 2):
-        intake(app).accept({"window": "A01", "score": score, "channel": "kiosk",
+        intake(app).accept({"window": "A01", "score": score, "channel": "qr",
                             "client_id": uuid.uuid4().hex})
     db.session.execute(sa.delete(RatingSummary))
     db.session.get(SummaryState, 1).timezone = None
@@ -160,7 +160,7 @@ def test_a_database_upgraded_to_the_summary_is_rebuilt_even_after_an_import(app,
 
 def test_a_new_timezone_makes_the_summary_stale_until_rebuilt(app, runner):
     make_window("A01")
-    intake(app).accept({"window": "A01", "score": 5, "channel": "kiosk",
+    intake(app).accept({"window": "A01", "score": 5, "channel": "qr",
                         "client_id": uuid.uuid4().hex})
     london = clock.zone("Europe/London")
     assert summary.is_current(db.session, TZ)

@@ -8,10 +8,12 @@ from pathlib import Path
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
-from .helpers import make_window
+from .helpers import make_window, pair_device
 
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "kiosk" / "translations"
-PAGE_BUDGET = 60 * 1024
+# What a tablet loads on a slow hall Wi-Fi (uncompressed). 60 KiB until the kiosk
+# gained its heartbeat and the service event's invitation (issue 8: ~6 KiB more).
+PAGE_BUDGET = 68 * 1024
 
 
 def page_files(client, url):
@@ -28,9 +30,12 @@ def fetch(client, url) -> bytes:
 
 def test_kiosk_page_is_light_and_self_contained(client, app):
     make_window()
-    for url in ("/k/A01", "/q/A01"):
+    pair_device("A01", client=client)
+    # One stylesheet and one script; the kiosk adds its heartbeat (device.js) and the
+    # service event's invitation (prompt.js).
+    for url, files in (("/k/A01", 4), ("/q/A01", 2)):
         html, assets = page_files(client, url)
-        assert len(assets) == 2  # one stylesheet, one script
+        assert len(assets) == files
         total = len(html) + sum(len(a) for a in assets)
         assert total < PAGE_BUDGET, f"{url} weighs {total} bytes"
         for body in [html, *assets]:
@@ -48,6 +53,7 @@ def test_unknown_window_is_a_404_page(client, app):
 
 def test_page_carries_both_languages_and_the_window(client, app):
     make_window(staff_name="王芳")
+    pair_device("A01", client=client)
     html, config = page_config(client, "/k/A01")
     assert config["window"] == "A01" and config["channel"] == "kiosk"
     assert config["strings"]["zh"]["thanks"] == "感谢您的评价！"

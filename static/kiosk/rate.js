@@ -105,7 +105,21 @@
 
   function answered(item, status, data) {
     if (status >= 200 && status < 300 && data && data.client_id === item.id) {
-      failures = 0; nextTry = 0; drop(item.id);
+      failures = 0; nextTry = 0; drop(item.id); unpaired(false);
+    } else if (status === 403 && KIOSK) {
+      // This tablet is not (or no longer) paired with the window: the rating is still
+      // the citizen's. Keep it queued, and say so until the tablet is paired again.
+      unpaired(true);
+      failed(item);
+    } else if (item.body.evaluation != null && data && (status === 409 ||
+               ((status === 400 || status === 404) && /^evaluation\b/.test(data.error)))) {
+      // Its service event was no longer open when the citizen tapped, is gone, or was
+      // rated on another tablet: the rating is still the citizen's, so send it again
+      // as an unprompted one (marked so, and counted as the hall decides).
+      console.error("sending " + item.id + " without its service event: " + data.error);
+      var ys = items();
+      ys.forEach(function (x) { if (x.id === item.id) delete x.body.evaluation; });
+      save(OUTBOX, ys);
     } else if (status === 400 && item.body.phone && data && /^phone\b/.test(data.error)) {
       // The page's check let through a number the server's fuller rules refuse: the
       // rating (or suggestion) still counts, so send it again without the number.
@@ -124,6 +138,11 @@
     } else {
       failed(item);  // 5xx, or something in between (a proxy, a captive portal)
     }
+  }
+
+  function unpaired(on) {  // the pairing notice (device.js shows it too, on its heartbeat)
+    var note = $("unpaired");
+    if (note) note.hidden = !on;
   }
 
   function failed(item) {
@@ -243,6 +262,9 @@
       var score = Number(btn.getAttribute("data-score"));
       tap = { window: cfg.window, score: score, channel: cfg.channel,
               client_id: newId(), created_at: tapTime() };
+      // The service event whose invitation is on screen (一次一评, prompt.js).
+      var invited = window.kioskPrompt ? window.kioskPrompt.take() : null;
+      if (invited != null) tap.evaluation = invited;
       hold();
       if (score <= 3) openDetails(score); else thanks();
     });
@@ -336,6 +358,8 @@
   }
 
   $("undo").addEventListener("click", function () {
+    // The invitation stays open for the citizen's second tap.
+    if (tap && tap.evaluation != null && window.kioskPrompt) window.kioskPrompt.giveBack(tap.evaluation);
     discard();  // the first tap is never sent, so never counted
     reset(ARRIVE_MS);
   });
@@ -398,6 +422,7 @@
   /* ---- the staff indicator ---- */
   function showStatus() {
     var n = items().length, bar = $("status"), s = cfg.strings[lang];
+    document.body.setAttribute("data-queued", String(n));  // device.js reports it
     var down = failures > 0 || navigator.onLine === false;
     bar.hidden = n === 0 && !down;
     bar.className = "status" + (down ? " offline" : "");

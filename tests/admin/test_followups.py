@@ -32,7 +32,7 @@ def rate(app, window: str, score: int, phone: str | None = None, days_ago: int =
          **fields) -> FollowupCase:
     """A rating through the write path, and the case it opened."""
     tapped = utcnow() - timedelta(days=days_ago, minutes=5)
-    body = {"window": window, "score": score, "channel": "kiosk",
+    body = {"window": window, "score": score, "channel": "qr",
             "client_id": uuid.uuid4().hex, "created_at": tapped.isoformat() + "Z", **fields}
     if phone:
         body["phone"] = phone

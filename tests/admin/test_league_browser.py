@@ -24,7 +24,7 @@ WINDOWS = [("A01", "综合受理窗口", "政务服务中心", "张丽"), ("A02"
 def rate(app, code: str, score: int, local: datetime) -> None:
     tapped = clock.to_utc(local, TZ)
     app.extensions["kiosk.intake"].accept(
-        {"window": code, "score": score, "channel": "kiosk", "client_id": uuid.uuid4().hex,
+        {"window": code, "score": score, "channel": "qr", "client_id": uuid.uuid4().hex,
          "created_at": tapped.isoformat() + "Z"}, now=tapped + timedelta(minutes=1))
 
 

@@ -15,7 +15,7 @@ from kiosk.db import db, utcnow
 from kiosk.models import (AuditEntry, Department, Duty, Hall, Rating, ReasonCode, ServiceItem,
                           Staff, Window)
 
-from ..helpers import csrf_token, make_window, rating_body
+from ..helpers import csrf_token, make_window, pair_device, rating_body
 
 
 def post_form(client, url: str, data: dict, page: str | None = None):
@@ -215,6 +215,7 @@ def test_a_window_code_is_fixed_once_it_has_ratings(app, login, hall):
 
 def test_a_reason_code_in_use_is_deactivated_never_deleted(app, client, login, hall):
     admin = login("admin")
+    pair_device("A01", client=client)  # the window's tablet, to see its page
     app.extensions["kiosk.intake"].accept(rating_body(score=1, reasons=["attitude"]))
     resp = post_form(admin, "/admin/manage/reasons/new",
                      {"code": "fees", "zh": "收费问题", "en": "Fees", "sort_order": "90",
