@@ -108,7 +108,8 @@ def _chunks(ids: Iterable[int]) -> Iterator[list[int]]:
 
 def open_cases(session, rating_ids: Iterable[int], case_opener: CaseOpener | None = None
                ) -> int:
-    """Open the case each of ``rating_ids`` calls for, unless it has one already.
+    """Open the case each of ``rating_ids`` calls for, unless it has one already or
+    does not count (misuse, an excluded rating: the writer opens none for those either).
     Returns how many were opened. Flushes; the caller commits."""
     case_opener = case_opener or opener()
     now = utcnow()
@@ -118,7 +119,7 @@ def open_cases(session, rating_ids: Iterable[int], case_opener: CaseOpener | Non
             sa.select(Rating.id, Rating.client_id, Rating.window_id, Rating.score,
                       Rating.phone.is_not(None), Rating.created_at)
             .outerjoin(FollowupCase, FollowupCase.rating_id == Rating.id)
-            .where(Rating.id.in_(chunk), FollowupCase.id.is_(None))).all()
+            .where(Rating.id.in_(chunk), Rating.counted, FollowupCase.id.is_(None))).all()
         rows = [row for r in found
                 if (row := case_opener.row(r[0], r[1], r[2], r[3], bool(r[4]), r[5], now))]
         if rows:

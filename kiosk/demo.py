@@ -11,6 +11,7 @@ from . import clock, phonekeys
 from .db import db, utcnow
 from .imports import DutyRoster, store_rating_rows
 from .models import Department, Duty, Hall, Staff, Suggestion, Window
+from .scale import MISUSE, SUSPECT, UNPROMPTED
 
 HALL = "清河县政务服务中心"
 # department -> [(window code, window name, staff no, staff name, duties, quality)]
@@ -127,6 +128,8 @@ def seed_demo(tz: ZoneInfo, today: date | None = None, seed: int = 20261127) -> 
                         continue
                     params.append(_rating(rng, window, quality, tapped, roster, now))
         day += timedelta(days=1)
+    params += _integrity_examples(rng, dict((w.code, w) for w, _ in windows), roster, tz,
+                                  today, now)
     store_rating_rows(db.session.connection(), params, tz)
 
     codes = {w.code: w.id for w, _ in windows}
@@ -267,12 +270,13 @@ def _rating(rng: random.Random, window: Window, quality: float, tapped: datetime
         comment = rng.choice(PRAISE) or None
         if rng.random() < 0.08:
             phone = "13" + "".join(rng.choice("0123456789") for _ in range(9))
+    channel = "qr" if rng.random() < 0.2 else "kiosk"
     return {
         "client_id": f"demo-{rng.getrandbits(64):016x}",
         "window_id": window.id,
         "staff_id": roster.staff_at(window.id, tapped),
         "score": score,
-        "channel": "qr" if rng.random() < 0.2 else "kiosk",
+        "channel": channel,
         "reasons": ";".join(reasons),
         "comment": comment,
         "phone": phonekeys.keyring().seal(phone) if phone else None,  # sealed at rest
@@ -280,8 +284,36 @@ def _rating(rng: random.Random, window: Window, quality: float, tapped: datetime
         "created_at": tapped,
         "received_at": min(tapped + timedelta(seconds=rng.randint(0, 3)), now),
         "counted": True,
-        "flags": "",
+        # No queue system in the demo hall: every kiosk tap is unprompted (一次一评).
+        "flags": UNPROMPTED if channel == "kiosk" else "",
     }
+
+
+def _integrity_examples(rng: random.Random, windows: dict[str, Window], roster: DutyRoster,
+                        tz: ZoneInfo, today: date, now: datetime) -> list[dict]:
+    """What the review page (评价核查) is for, as kiosk/integrity.py would have flagged
+    it: a burst of 非常满意 at one window within minutes, no service event behind them
+    (suspect, counted until a supervisor decides), and a child's repeated presses on one
+    tablet (the first counts; the rest are misuse)."""
+    day = today - timedelta(days=1)
+    while day.weekday() >= 5:
+        day -= timedelta(days=1)
+    rows = []
+    burst_at = clock.to_utc(datetime.combine(day, time(10, 5)), tz)
+    for i in range(7):
+        row = _rating(rng, windows["B02"], 1.0, burst_at + timedelta(seconds=70 * i),
+                      roster, now)
+        row.update(score=5, channel="kiosk", comment=None, phone=None,
+                   flags=f"{UNPROMPTED};{SUSPECT}")
+        rows.append(row)
+    mashed_at = clock.to_utc(datetime.combine(day, time(14, 20)), tz)
+    for i in range(4):
+        row = _rating(rng, windows["C01"], 0.0, mashed_at + timedelta(seconds=4 * i),
+                      roster, now)
+        row.update(score=1, channel="kiosk", reasons="", comment=None, phone=None,
+                   counted=i == 0, flags=UNPROMPTED if i == 0 else f"{UNPROMPTED};{MISUSE}")
+        rows.append(row)
+    return [r for r in rows if r["created_at"] <= now]
 
 
 def is_demo(session) -> bool:
