@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -197,8 +196,7 @@ class Prompts:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         self.driver = DriverSQL(engine.dialect.name)
-        self.sql = re.sub(r":(\w+)", r"%(\1)s", PROMPT_SQL) if self.driver.pyformat \
-            else PROMPT_SQL
+        self.sql = self.driver.style(PROMPT_SQL)
 
     def __call__(self, window_id: int, now: datetime) -> tuple[str, str]:
         """The JSON body and its ETag: ``{"prompt": {"id", "ticket", "service_item",

@@ -118,9 +118,7 @@ class Screen:
     def _statement(self, key: tuple, sql: DriverSQL, build: Callable[[], str]) -> str:
         found = self._sql.get(key)
         if found is None:
-            found = build()
-            if sql.pyformat:
-                found = re.sub(r":(\w+)", r"%(\1)s", found)
+            found = sql.style(build())
             if len(self._sql) < 256:
                 self._sql[key] = found
         return found

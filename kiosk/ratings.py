@@ -194,14 +194,15 @@ class DriverSQL:
         self.day = (lambda d: d) if self.pyformat else date.isoformat
         self._cache: dict[tuple[str, int], str] = {}
 
-    def _style(self, sql: str) -> str:
+    def style(self, sql: str) -> str:
+        """``sql`` written with ``:name`` parameters, in the driver's own style."""
         # (":name" is a parameter; "::type" a PostgreSQL cast.)
         return re.sub(r"(?<!:):(\w+)", r"%(\1)s", sql) if self.pyformat else sql
 
     def _cached(self, kind: str, n: int, build: Callable[[int], str]) -> str:
         sql = self._cache.get((kind, n))
         if sql is None:
-            sql = self._style(build(n))
+            sql = self.style(build(n))
             if n <= self.CACHED:
                 self._cache[(kind, n)] = sql
         return sql
