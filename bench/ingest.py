@@ -20,13 +20,17 @@ exactly the case kiosk/caseopen.py calls for.
 
     python bench/ingest.py [--seconds 5] [--rounds 3] [--connections 8] [--threads 8]
                            [--wrk-threads 2] [--bad 5] [--phones 30] [--no-stock]
-                           [--pg [URI] [--two]]
+                           [--pg [URI] [--two]] [--thread-writer]
 
 ``--pg`` runs the durable server on PostgreSQL instead (default: a fresh database
 ``kiosk_bench`` on the server at 127.0.0.1:5432, dropped afterwards); PostgreSQL
 shares the machine's cores with everything else, as in a one-box hall. ``--two`` adds
 the city-wide setup: two servers on that database, each loaded by a wrk of its own
 with half the connections (the same load in all as the one server gets).
+On PostgreSQL ``kiosk serve`` stores through a writer process (kiosk/writerproc.py);
+``--thread-writer`` adds a server with WRITER_PROCESS=false, its writer a thread in
+the server process as before, so the two are compared in one run. A server's CPU
+column counts its writer process too.
 """
 from __future__ import annotations
 
@@ -104,7 +108,7 @@ class Run:
     errors: int  # socket errors and timeouts
     lat_mean_ms: float
     lat_p99_ms: float
-    cpu_ms: float  # the server's CPU time (user + system) during the run
+    cpu_ms: float  # the server's CPU time (user + system; its writer process's too)
     db_cpu_ms: float  # PostgreSQL's (every postgres process) during the run; 0 on SQLite
     acks: set[str]
 
@@ -124,6 +128,18 @@ class Run:
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def family_cpu_seconds(pid: int) -> float:
+    """CPU time of ``pid`` and its live children: a server and its writer process."""
+    total = cpu_seconds(pid)
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            kids = (task / "children").read_text().split()
+        except OSError:
+            continue
+        total += sum(family_cpu_seconds(int(kid)) for kid in kids)
+    return total
 
 
 def postgres_cpu_seconds() -> float:
@@ -153,12 +169,12 @@ def wrk(ports: list[int], pids: list[int], seconds: float, connections: int,
                      "-d", f"{seconds:g}s", "--timeout", "30s", "-s", str(LUA),
                      f"http://127.0.0.1:{port}/api/ratings", "--", f"{run_id}{k}",
                      f"{mix[0]:g}", f"{mix[1]:g}"])
-    cpu0, db0 = sum(map(cpu_seconds, pids)), postgres_cpu_seconds()
+    cpu0, db0 = sum(map(family_cpu_seconds, pids)), postgres_cpu_seconds()
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               env=dict(os.environ, INGEST_ACKS=str(path)))
              for cmd, path in zip(cmds, acks_paths)]
     outs = [proc.communicate(timeout=seconds + 60) for proc in procs]
-    cpu, db_cpu = sum(map(cpu_seconds, pids)) - cpu0, postgres_cpu_seconds() - db0
+    cpu, db_cpu = sum(map(family_cpu_seconds, pids)) - cpu0, postgres_cpu_seconds() - db0
     runs = []
     for proc, (stdout, stderr), path in zip(procs, outs, acks_paths):
         line = next((x for x in stdout.splitlines() if x.startswith("INGEST ")), None)
@@ -245,6 +261,11 @@ def main() -> None:
     parser.add_argument("--two", action="store_true",
                         help="also two durable servers on the one database, each loaded "
                              "by a wrk with half the connections (with --pg)")
+    parser.add_argument("--thread-writer", action="store_true",
+                        help="also a durable server storing through its writer thread "
+                             "(WRITER_PROCESS=false), as every server did before "
+                             "kiosk/writerproc.py; with --pg, where kiosk serve uses a "
+                             "writer process")
     args = parser.parse_args()
     if args.two and not args.pg:
         parser.error("--two needs --pg: two servers share a PostgreSQL database")
@@ -253,6 +274,9 @@ def main() -> None:
     uri = fresh_pg_database(args.pg) if args.pg else f"sqlite:///{tmp / 'kiosk.sqlite'}"
     prepare(uri, tmp)
     ours = [LiveServer(uri, tmp, threads=args.threads) for _ in range(2 if args.two else 1)]
+    if args.thread_writer:
+        ours.append(LiveServer(uri, tmp, threads=args.threads,
+                               config={"WRITER_PROCESS": "false"}))
     procs = []
     engine = sa.create_engine(uri)
     failed = False
@@ -262,11 +286,13 @@ def main() -> None:
             proc, port = start_bare(args.threads, stock)
             procs.append(proc)
             targets.append(Target(name, [port], [proc.pid], []))
+        if args.thread_writer:
+            targets.append(Target("thread", [ours[-1].port], [ours[-1].proc.pid], []))
         if args.two:
-            targets.append(Target("two", [s.port for s in ours], [s.proc.pid for s in ours],
-                                  []))
+            targets.append(Target("two", [s.port for s in ours[:2]],
+                                  [s.proc.pid for s in ours[:2]], []))
         durable, bare = targets[0], targets[1]
-        stored_by = [t for t in targets if t.name in ("durable", "two")]
+        stored_by = [t for t in targets if t.name in ("durable", "two", "thread")]
         load = dict(connections=args.connections, wrk_threads=args.wrk_threads, work=tmp,
                     mix=(args.bad, args.phones))
         for t in targets:
@@ -274,11 +300,13 @@ def main() -> None:
         print(f"wrk -t {args.wrk_threads} -c {args.connections}; waitress threads "
               f"{args.threads}; {args.rounds} rounds of {args.seconds:g}s; "
               f"{args.bad:g}% bad, {args.phones:g}% with a phone; in turn:\n"
-              + ("  durable = kiosk serve (PostgreSQL)\n" if args.pg else
+              + ("  durable = kiosk serve (PostgreSQL, writer process)\n" if args.pg else
                  "  durable = kiosk serve (SQLite WAL, synchronous=FULL)\n")
               + "  bare    = bench/bare_app.py under kiosk.serving, as kiosk serve"
               + ("" if args.no_stock else
                  "\n  stock   = bench/bare_app.py under waitress.serve")
+              + ("\n  thread  = kiosk serve with WRITER_PROCESS=false (the writer thread)"
+                 if args.thread_writer else "")
               + ("\n  two     = two kiosk serve on the one database, a wrk with half the "
                  "connections on each" if args.two else ""))
         print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
@@ -332,6 +360,10 @@ def main() -> None:
               f"{min(ratios):.2f}-{max(ratios):.2f}; target >= {TARGET}, toward {GOAL})")
         if not args.no_stock:
             print(f"          {durable.rate / targets[2].rate:.2f} durable/stock")
+        if args.thread_writer:
+            thread = next(t for t in targets if t.name == "thread")
+            print(f"thread  : {thread.rate / bare.rate:.2f} thread writer/bare; the writer "
+                  f"process stores {durable.rate / thread.rate:.2f}x the thread's")
         if args.two:
             print(f"two     : {targets[-1].rate / bare.rate:.2f} two servers/bare; "
                   f"{targets[-1].rate / durable.rate:.2f} two servers/one")

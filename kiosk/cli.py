@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from . import clock, summary
+from . import clock, summary, writerproc
 from .bootstrap import first_run, init_db
 from .csvfiles import ImportFailed, open_text
 from .db import db, utcnow
@@ -224,6 +224,7 @@ def serve_command(host: str, port: int, threads: int, no_demo: bool) -> None:
     # Behind PROXY_COUNT trusted proxies the app reads X-Forwarded-Proto itself
     # (werkzeug's ProxyFix, admin/auth.py): waitress must pass it on, not strip it.
     proxied = int(current_app.config.get("PROXY_COUNT") or 0) > 0
+    writerproc.attach(current_app)  # on PostgreSQL, a writer process: see its docstring
     serve(current_app._get_current_object(), host=host, port=port, threads=threads,
           ident="kiosk", clear_untrusted_proxy_headers=not proxied)
 

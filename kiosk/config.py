@@ -68,6 +68,9 @@ class Defaults:
     DEVICE_ONLINE_SECONDS = 180
     KIOSK_HEARTBEAT_SECONDS = 60
     KIOSK_SILENT_MINUTES = 10
+    # `kiosk serve` stores ratings through a writer process of its own
+    # (kiosk/writerproc.py): True, False, or None for "on PostgreSQL".
+    WRITER_PROCESS = None
     SQLALCHEMY_DATABASE_URI = None  # instance/kiosk.sqlite unless set
     # Packages with an init_app(app) that add to the app: the back office.
     EXTENSIONS = ("admin",)

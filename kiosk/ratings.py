@@ -376,6 +376,18 @@ class RatingWriter:
         assert slot.stored is not None
         return slot.stored
 
+    def store_batch(self, ratings: list[NewRating]) -> list[Stored | Exception]:
+        """Store ``ratings`` in one transaction, as the writer thread stores a batch,
+        for a caller that gathers batches itself (kiosk/writerproc.py). Keeps the
+        connection for the next batch: ``close_connection`` gives it back."""
+        slots = [_Slot(rating) for rating in ratings]
+        self._store(slots)
+        return [slot.error if slot.error is not None else slot.stored for slot in slots]
+
+    def close_connection(self) -> None:
+        """Give the kept connection back to the pool (after ``store_batch``)."""
+        self._close()
+
     def _run(self) -> None:
         batch: list[_Slot] = []
         try:
