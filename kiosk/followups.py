@@ -24,7 +24,7 @@ from . import audit, clock, integrity, summary
 from .db import db, utcnow
 from .fields import InputError
 from .models import Appeal, AuditEntry, CaseEvent, FollowupCase, Rating, User, Window
-from .scale import is_bad
+from .scale import APPEAL, is_bad, with_flag
 
 # One source of truth for what each code is called (pages, exports and the history).
 KIND_LABELS = {"callback": "差评回访", "verify": "现场核实", "sample": "抽查回访"}
@@ -465,13 +465,6 @@ def file_appeal(case: FollowupCase, user: User, reason: str, seen_version=None, 
     return appeal
 
 
-def _set_flag(rating: Rating, flag: str, on: bool) -> None:
-    codes = [c for c in rating.flag_codes if c != flag]
-    if on:
-        codes.append(flag)
-    rating.flags = ";".join(codes)
-
-
 def rule_appeal(appeal: Appeal, user: User, upheld: bool, note: str | None = None,
                 seen_version=None, *, now: datetime | None = None) -> Appeal:
     """A supervisor rules on a pending appeal, with a written opinion. Upheld: the
@@ -495,7 +488,7 @@ def rule_appeal(appeal: Appeal, user: User, upheld: bool, note: str | None = Non
     if upheld:
         summary.set_counted(db.session, [rating.id], False, _hall_tz())
         db.session.refresh(rating, ["counted"])
-        _set_flag(rating, "appeal", True)
+        rating.flags = with_flag(rating.flags, APPEAL)
         _closed(case, user, "appeal_upheld", now)
     db.session.flush()
     audit.record(user, "appeal.rule", "appeal", appeal.id, before,
@@ -542,7 +535,7 @@ def reverse_ruling(appeal: Appeal, user: User, note: str, seen_version=None, *,
           status="in_progress", now=now)
     appeal.status, appeal.reversed_by_id, appeal.reversed_at, appeal.reversal_note = (
         "reversed", user.id, now, note)
-    _set_flag(rating, "appeal", False)
+    rating.flags = with_flag(rating.flags, APPEAL, False)
     # What else keeps it out of the tables (a supervisor's 不计入, misuse) still does.
     # (REQUIRE_PROMPT let it count once, or it would have had no case to appeal.)
     if recount and integrity.counts(rating.flags, require_prompt=False):

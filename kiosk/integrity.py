@@ -43,7 +43,7 @@ from .hours import OpeningHours, opening_hours
 from .models import AuditEntry, Device, Rating, User, Window
 from .paging import Page, fetch
 from .ratings import RATER_COOKIE, DriverSQL, NewRating
-from .scale import APPEAL, EXCLUDED, KEPT, MISUSE, SUSPECT, UNPROMPTED
+from .scale import EXCLUDED, KEPT, MISUSE, SUSPECT, codes, counts, with_flag
 
 TOP_SCORE = 5  # a burst is of 非常满意: what 刷好评 presses
 ON_SITE = ("kiosk", "terminal")  # channels that exist only while the hall is open
@@ -59,15 +59,6 @@ def parse_burst(spec: str | None) -> tuple[int, int] | None:
         raise ValueError(f"SUSPECT_BURST {spec!r} is not N/M (N ≥ 2 ratings within M ≥ 1 "
                          "minutes), or empty to turn burst checks off")
     return int(m.group(1)), int(m.group(2))
-
-
-def _codes(flags: str) -> list[str]:
-    return [c for c in flags.split(";") if c]
-
-
-def _with(flags: str, code: str) -> str:
-    codes = _codes(flags)
-    return flags if code in codes else ";".join([*codes, code])
 
 
 def _parse_time(value: Any) -> datetime:
@@ -90,6 +81,7 @@ class Screen:
         self.burst = parse_burst(config.get("SUSPECT_BURST"))
         self.grace = timedelta(minutes=float(config.get("SUSPECT_GRACE_MINUTES", 0)))
         self.hours: OpeningHours = opening_hours(app)
+        self.require_prompt = bool(config.get("REQUIRE_PROMPT", False))
         self._sql: dict[tuple, str] = {}
 
     def __call__(self, cur, sql: DriverSQL, ratings: list[NewRating]) -> list[NewRating]:
@@ -231,7 +223,8 @@ class Screen:
             near = (bisect_right(times, r.created_at + self.interval)
                     > bisect_left(times, r.created_at - self.interval))
             if near and r.evaluation_id is None:
-                out[n] = replace(r, counted=False, flags=_with(r.flags, MISUSE))
+                flags = with_flag(r.flags, MISUSE)
+                out[n] = replace(r, counted=counts(flags, self.require_prompt), flags=flags)
             times.insert(bisect_left(times, r.created_at), r.created_at)
         return out
 
@@ -243,7 +236,7 @@ class Screen:
         if self.hours.is_open(r.created_at) or (
                 self.grace and self.hours.is_open(r.created_at - self.grace)):
             return r
-        return replace(r, flags=_with(r.flags, SUSPECT))
+        return replace(r, flags=with_flag(r.flags, SUSPECT))
 
     # -- bursts ---------------------------------------------------------------------
 
@@ -275,9 +268,9 @@ class Screen:
             for k in flagged:
                 _, rid, i, flags = members_at[k]
                 if i is not None:
-                    out[i] = replace(out[i], flags=_with(out[i].flags, SUSPECT))
-                elif not flags or SUSPECT not in _codes(flags):
-                    updates.append({"i": rid, "o": flags or "", "f": _with(flags or "", SUSPECT)})
+                    out[i] = replace(out[i], flags=with_flag(out[i].flags, SUSPECT))
+                elif SUSPECT not in codes(flags):
+                    updates.append({"i": rid, "o": flags or "", "f": with_flag(flags, SUSPECT)})
         if updates:
             updates.sort(key=lambda u: u["i"])  # one lock order for concurrent writers
             # Only where the flags are still what was read: a supervisor's decision
@@ -335,21 +328,6 @@ def give_rater_cookie(request, response) -> None:
 
 # --- what counts -------------------------------------------------------------------
 
-def counts(flags: str, require_prompt: bool) -> bool:
-    """Whether a rating with these flags counts: the one rule the decisions follow.
-    An upheld appeal or a supervisor's 不计入 excludes it; an unprompted kiosk press
-    does not count while REQUIRE_PROMPT is on; a supervisor's 计入 restores a misuse
-    press; misuse is out otherwise; everything else counts (suspect included)."""
-    codes = _codes(flags)
-    if APPEAL in codes or EXCLUDED in codes:
-        return False
-    if UNPROMPTED in codes and require_prompt:
-        return False
-    if KEPT in codes:
-        return True
-    return MISUSE not in codes
-
-
 # --- review: states and decisions -------------------------------------------------
 
 PENDING, KEPT_STATE, EXCLUDED_STATE, AUTO = "pending", "kept", "excluded", "auto"
@@ -367,25 +345,25 @@ def state(flags: str) -> str | None:
     """Where a flagged rating stands in review: ``pending`` (suspect, undecided),
     ``auto`` (misuse, not counted, undecided), ``kept``, ``excluded``; None for a
     rating with nothing to review."""
-    codes = _codes(flags)
-    if KEPT in codes:
+    marks = codes(flags)
+    if KEPT in marks:
         return KEPT_STATE
-    if EXCLUDED in codes:
+    if EXCLUDED in marks:
         return EXCLUDED_STATE
-    if SUSPECT in codes:
+    if SUSPECT in marks:
         return PENDING
-    if MISUSE in codes:
+    if MISUSE in marks:
         return AUTO
     return None
 
 
 def _decided(flags: str, decision: str) -> str:
-    codes = [c for c in _codes(flags) if c not in (KEPT, EXCLUDED)]
+    flags = with_flag(with_flag(flags, KEPT, False), EXCLUDED, False)
     if decision == "keep":
-        codes.append(KEPT)
-    elif decision == "exclude":
-        codes.append(EXCLUDED)
-    return ";".join(codes)
+        return with_flag(flags, KEPT)
+    if decision == "exclude":
+        return with_flag(flags, EXCLUDED)
+    return flags
 
 
 class DecisionConflict(InputError):

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .db import db, utcnow
+from .scale import codes
 
 
 class Hall(db.Model):
@@ -162,11 +163,11 @@ class Rating(db.Model):
 
     @property
     def reason_codes(self) -> list[str]:
-        return [c for c in self.reasons.split(";") if c]
+        return codes(self.reasons)
 
     @property
     def flag_codes(self) -> list[str]:
-        return [c for c in self.flags.split(";") if c]
+        return codes(self.flags)
 
 
 class Suggestion(db.Model):

@@ -27,7 +27,7 @@ from . import caseopen, fields, summary
 from .db import utcnow
 from .fields import InputError
 from .models import Rating
-from .scale import CHANNELS, SCORES, UNPROMPTED
+from .scale import CHANNELS, SCORES, UNPROMPTED, counts, with_flag
 
 log = logging.getLogger(__name__)
 
@@ -628,8 +628,7 @@ class RatingIntake:
         created_at = fields.tap_time(payload, now, self.bounds)
         window_id = self.window_id(payload.get("window"))
         device_id = evaluation_id = rater = None
-        flags: list[str] = []
-        counted = True
+        flags = ""
         if channel == "kiosk" and self.devices is not None:
             device_id = self.devices.paired(caller.device, window_id)
         event = payload.get("evaluation")
@@ -640,13 +639,12 @@ class RatingIntake:
             ticket = ticket or event_ticket
         elif channel == "kiosk":
             # Always marked; counted unless the hall counts prompted ratings only.
-            flags.append(UNPROMPTED)
-            counted = not self.settings.get("REQUIRE_PROMPT", False)
+            flags = with_flag(flags, UNPROMPTED)
         if channel == "qr" and caller.rater:
             rater = hashlib.sha256(caller.rater.encode()).hexdigest()[:32]
+        counted = counts(flags, bool(self.settings.get("REQUIRE_PROMPT", False)))
         return NewRating(cid, window_id, score, channel, reasons, comment, phone, ticket,
-                         created_at, now, device_id, evaluation_id, rater, counted,
-                         ";".join(flags))
+                         created_at, now, device_id, evaluation_id, rater, counted, flags)
 
     def window_id(self, code: Any) -> int:
         """The id of the window with ``code``; InputError 400/404 otherwise."""

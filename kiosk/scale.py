@@ -90,6 +90,33 @@ FLAGS = {UNPROMPTED: ("未经邀请", "Unprompted"), MISUSE: ("重复按键", "R
          SUSPECT: ("可疑", "Suspect"), APPEAL: ("申诉成立", "Appeal upheld"),
          KEPT: ("核查计入", "Reviewed: counted"), EXCLUDED: ("核查不计入", "Reviewed: excluded")}
 
+
+def codes(joined: str | None) -> list[str]:
+    """The codes of a column that holds them joined by ';' (flags, reasons)."""
+    return [c for c in (joined or "").split(";") if c]
+
+
+def counts(flags: str | None, require_prompt: bool) -> bool:
+    """Whether a rating with these flags counts: the one rule the writer and the
+    supervisors' decisions follow. An upheld appeal or a supervisor's 不计入 excludes
+    it; an unprompted kiosk press does not count while REQUIRE_PROMPT is on; a
+    supervisor's 计入 restores a misuse press; misuse is out otherwise; everything else
+    counts (suspect included)."""
+    marks = codes(flags)
+    if APPEAL in marks or EXCLUDED in marks:
+        return False
+    if UNPROMPTED in marks and require_prompt:
+        return False
+    if KEPT in marks:
+        return True
+    return MISUSE not in marks
+
+
+def with_flag(flags: str | None, code: str, on: bool = True) -> str:
+    """``flags`` with ``code`` set (once, after the others) or, ``on`` false, cleared."""
+    kept = [c for c in codes(flags) if c != code]
+    return ";".join([*kept, code] if on else kept)
+
 # Standard reasons for on-site service (DOMAIN.md). Admins may add more codes in the
 # database; a code never changes meaning once used.
 STANDARD_REASONS: tuple[tuple[str, str, str], ...] = (
