@@ -88,7 +88,7 @@ def build(path: Path, ratings: int, n_windows: int, seed: int) -> None:
 
     from kiosk import create_app
     from kiosk.bootstrap import init_db
-    from kiosk.db import db, utcnow
+    from kiosk.db import db
     from kiosk.imports import store_rating_rows
     from kiosk.models import Department, Duty, Hall, Staff, Window
 
@@ -124,7 +124,7 @@ def build(path: Path, ratings: int, n_windows: int, seed: int) -> None:
         rotate = rng.random(n_days) < .08
         relief = rng.random(n_days) < .07
         pick = rng.integers(0, len(clerks), n_days)
-        current, since = None, None
+        current = None
         for d in range(n_days):
             if rotate[d]:
                 main = clerks[pick[d]]
@@ -198,7 +198,6 @@ def build(path: Path, ratings: int, n_windows: int, seed: int) -> None:
         session.commit()
         t1 = time.perf_counter()
         conn = session.connection()
-        now = utcnow()
         chunk = 20_000
         for start in range(0, ratings, chunk):
             idx = order[start:start + chunk]
