@@ -202,6 +202,39 @@ def heatmap_png(ratings: list[list[int]], bad: list[list[int]],
         return _png(fig)
 
 
+def answers_png(labels: list[str], counts: list[int], answered: int,
+                colours: list[str] | None = None) -> bytes:
+    """A questionnaire question's answers (kiosk/survey_results.py): one horizontal bar
+    per option or level, in the order given (top to bottom), each labelled with its
+    count and its share of the ``answered`` responses."""
+    font = fonts.font_properties
+    height = 0.9 + 0.42 * max(len(labels), 1)
+    with _render_lock:
+        fig = _figure((ANSWERS_WIDTH, height))
+        widest = max((_ems(label) for label in labels), default=4.0)
+        left = min(0.5, (widest * 10 / 72 + 0.3) / ANSWERS_WIDTH)
+        ax = fig.add_axes((left, 0.35 / height, 0.86 - left, 1 - 0.6 / height))
+        y = list(range(len(labels)))
+        most = max(counts, default=0)
+        ax.barh(y, counts, height=0.62, color=colours or HALL_COLOUR)
+        for row, n in enumerate(counts):
+            share = f"{100 * n / answered:.1f}%" if answered else "—"
+            ax.text(n + max(most, 1) * 0.01, row, f"{n} ({share})", va="center",
+                    color="#444444", fontproperties=font(9))
+        ax.set_yticks(y, labels, fontproperties=font(10))
+        ax.set_ylim(max(len(labels), 1) - 0.5, -0.5)
+        ax.set_xlim(0, max(most, 1) * 1.22)
+        ax.grid(axis="x", color="#eeeeee", linewidth=0.8)
+        ax.set_axisbelow(True)
+        _style(ax)
+        if not answered:
+            _no_data(ax)
+        return _png(fig)
+
+
+ANSWERS_WIDTH = 7.0  # inches: 700 px, beside the counts table on a 1440 px screen
+
+
 def _figure(size: tuple[float, float]):
     from matplotlib.figure import Figure
 

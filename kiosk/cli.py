@@ -302,6 +302,30 @@ def qr_command(out_dir: str) -> None:
 
 
 @click.command("purge-phones")
+@click.command("import-survey")
+@with_appcontext
+@click.argument("file")
+def import_survey_command(file: str) -> None:
+    """Import a questionnaire (JSON, CONTRACT.md); a new version when its slug exists."""
+    from . import surveys
+
+    try:
+        data = surveys.read_file(file)
+        before = surveys.by_slug(data.get("slug")) if isinstance(data, dict) else None
+        was = before.current_version if before is not None else None
+        version = surveys.import_survey(data)
+    except surveys.SurveyError as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.message) from None
+    db.session.commit()
+    survey = version.survey
+    period = f"{survey.starts or '…'} – {survey.ends or '…'}"
+    what = "unchanged, still" if version.number == was else "published as"
+    click.echo(f"questionnaire {survey.slug}: {what} version {version.number} "
+               f"({len(version.definition['questions'])} questions, open {period}); "
+               f"page /s/{survey.slug}")
+
+
 @with_appcontext
 @click.option("--dry-run", is_flag=True, help="print what would be erased; change nothing")
 def purge_phones_command(dry_run: bool) -> None:
@@ -402,7 +426,9 @@ COMMANDS = (init_db_command, demo_command, import_windows_command, create_user_c
             export_ratings_command, import_ratings_command, rebuild_summary_command,
             backup_command, serve_command, qr_command, purge_phones_command,
             rotate_phone_key_command, create_token_command, list_tokens_command,
-            revoke_token_command, pair_device_command)
+            revoke_token_command, pair_device_command,
+            import_items_command, report_command, import_survey_command,
+            send_alerts_command)
 
 
 def init_app(app: Flask) -> None:

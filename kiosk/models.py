@@ -488,3 +488,69 @@ class Evaluation(db.Model):
     closed_at: Mapped[datetime | None]
 
     window: Mapped[Window] = relationship()
+
+
+# ---- questionnaires (问卷调查): kiosk/surveys.py ----
+
+class Survey(db.Model):
+    """A questionnaire: its slug, where it is offered and when, and the draft an admin
+    is editing. What citizens answer is always a published ``SurveyVersion``."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    # The unpublished edit (the questionnaire as in CONTRACT.md), None when there is none.
+    draft: Mapped[dict | None] = mapped_column(sa.JSON)
+    # The published version new answers get (SurveyVersion.number); None: never published.
+    current_version: Mapped[int | None]
+    starts: Mapped[date | None]  # hall-time dates, both inclusive
+    ends: Mapped[date | None]
+    offer_on_qr: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+    offer_on_kiosk: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    versions: Mapped[list[SurveyVersion]] = relationship(
+        back_populates="survey", order_by="SurveyVersion.number")
+
+
+class SurveyVersion(db.Model):
+    """A published questionnaire, frozen: editing after publishing makes a new one."""
+
+    __tablename__ = "survey_version"
+    __table_args__ = (sa.UniqueConstraint("survey_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    survey_id: Mapped[int] = mapped_column(sa.ForeignKey("survey.id"))
+    number: Mapped[int]  # 1, 2, …
+    title: Mapped[str] = mapped_column(sa.String(200))  # the Chinese title, for lists
+    definition: Mapped[dict] = mapped_column(sa.JSON)  # normalised, as in CONTRACT.md
+    published_at: Mapped[datetime] = mapped_column(default=utcnow)
+    published_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("app_user.id"))
+
+    survey: Mapped[Survey] = relationship(back_populates="versions")
+
+
+class SurveyResponse(db.Model):
+    """One citizen's answers to one published version."""
+
+    __tablename__ = "survey_response"
+    __table_args__ = (
+        # One response per phone per version (the respondent cookie's hash; NULLs, as
+        # for phone surveys by a caller, never collide).
+        sa.UniqueConstraint("version_id", "respondent"),
+        sa.Index("ix_survey_response_version_created", "version_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[str] = mapped_column(sa.String(64), unique=True)  # idempotency key
+    version_id: Mapped[int] = mapped_column(sa.ForeignKey("survey_version.id"))
+    channel: Mapped[str] = mapped_column(sa.String(16))  # DOMAIN.md's channels, or phone
+    window_id: Mapped[int | None] = mapped_column(sa.ForeignKey("service_window.id"))
+    case_id: Mapped[int | None] = mapped_column(sa.ForeignKey("followup_case.id"))
+    respondent: Mapped[str | None] = mapped_column(sa.String(32))
+    answers: Mapped[dict] = mapped_column(sa.JSON)  # question id -> level, id(s) or text
+    created_at: Mapped[datetime]  # when the citizen submitted (UTC; the tap time offline)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    taken_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("app_user.id"))
+
+    version: Mapped[SurveyVersion] = relationship()
+    window: Mapped[Window | None] = relationship()

@@ -118,6 +118,23 @@ def active_windows() -> list[PosterWindow]:
     return [PosterWindow(*row) for row in rows]
 
 
+def place_code(fig, url: str, url_font) -> None:
+    """An A4 poster's QR code: a square in the middle of the page, ``url`` under it."""
+    from matplotlib.patches import PathPatch
+
+    side = 0.62 * A4_INCHES[0] / A4_INCHES[1]  # a square on the page
+    ax = fig.add_axes((0.19, 0.315, 0.62, side))
+    matrix = qr_matrix(url)
+    ax.add_patch(PathPatch(_modules_path(matrix), facecolor="black", edgecolor="none",
+                           antialiased=False))
+    ax.set_xlim(0, len(matrix))
+    ax.set_ylim(len(matrix), 0)
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+    fig.text(0.5, 0.300, url, ha="center", va="center", color="#555555",
+             fontproperties=url_font)
+
+
 def posters_pdf(windows: list[PosterWindow], base_url: str, draft: bool = False) -> bytes:
     """An A4 PDF, one poster a window, Chinese drawn with the bundled font as real text.
 
@@ -135,7 +152,7 @@ def posters_pdf(windows: list[PosterWindow], base_url: str, draft: bool = False)
 
 def _poster(window: PosterWindow, base_url: str, draft: bool):
     from matplotlib.figure import Figure
-    from matplotlib.patches import PathPatch, Rectangle
+    from matplotlib.patches import Rectangle
 
     url = window_url(base_url, window.code)
     fig = Figure(figsize=A4_INCHES)
@@ -156,18 +173,7 @@ def _poster(window: PosterWindow, base_url: str, draft: bool):
     fig.text(0.5, 0.768, line, ha="center", va="center", color="#333333",
              fontproperties=font(size))
 
-    side = 0.62 * A4_INCHES[0] / A4_INCHES[1]  # a square on the page
-    ax = fig.add_axes((0.19, 0.315, 0.62, side))
-    matrix = qr_matrix(url)
-    ax.add_patch(PathPatch(_modules_path(matrix), facecolor="black", edgecolor="none",
-                           antialiased=False))
-    ax.set_xlim(0, len(matrix))
-    ax.set_ylim(len(matrix), 0)
-    ax.set_aspect("equal")
-    ax.set_axis_off()
-
-    fig.text(0.5, 0.300, url, ha="center", va="center", color="#555555",
-             fontproperties=font(9))
+    place_code(fig, url, font(9))
     fig.text(0.5, 0.240, INSTRUCTION_ZH, ha="center", va="center", color="black",
              fontproperties=font(21))
     labels = "五级评价：" + " · ".join(SCORES[v].zh for v in sorted(SCORES, reverse=True))

@@ -61,6 +61,8 @@ def rating_page(code: str, mode: str):
         config["app_version"] = app_version(current_app.static_folder)
         config["heartbeat_seconds"] = current_app.config["KIOSK_HEARTBEAT_SECONDS"]
         config["require_prompt"] = bool(current_app.config["REQUIRE_PROMPT"])
+    from .survey_views import invitations  # questionnaires offered on this page
+    config["surveys"] = invitations(mode, code)
     resp = current_app.make_response(render_template(
         "kiosk/rate.html", card=card, mode=mode, config=config,
         strings=config["strings"]["zh"]))
@@ -170,8 +172,11 @@ def post_suggestion():
 @bp.get("/sw.js")
 def service_worker():
     """The service worker, at the root so its scope covers /k/ and /q/."""
-    assets = [asset_url(name) for name in PAGE_ASSETS]
-    version = "-".join(asset_version(current_app.static_folder, n) for n in PAGE_ASSETS)
+    from .survey_views import SURVEY_ASSETS  # the questionnaire pages (/s/) too
+
+    names = PAGE_ASSETS + SURVEY_ASSETS
+    assets = [asset_url(name) for name in names]
+    version = "-".join(asset_version(current_app.static_folder, n) for n in names)
     body = render_template("kiosk/sw.js", assets=assets, version=version,
                            scopes=[request.script_root + "/k/", request.script_root + "/q/"],
                            static=url_for("static", filename=""),
@@ -247,5 +252,6 @@ def init_app(app: Flask) -> None:
     from . import evaluation_views  # noqa: F401  (its routes, on bp: before registering)
     app.register_blueprint(bp)
     app.jinja_env.globals.update(asset_url=asset_url, photo_url=photo_url)
+    from . import survey_views  # noqa: F401  (the questionnaire pages, on bp)
     # POST /api/ratings is answered below Flask (see hotpath.py).
     app.wsgi_app = RatingEndpoint(app.wsgi_app, app.extensions["kiosk.intake"])

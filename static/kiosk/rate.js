@@ -414,6 +414,10 @@
     cfg.reasons.forEach(function (r) {
       document.querySelector(".chip[data-reason='" + r.code + "']").textContent = r[lang];
     });
+    // Texts the server gives in both languages (the questionnaires' invitations).
+    all("[data-zh]").forEach(function (el) {
+      el.textContent = el.getAttribute("data-" + lang) || el.getAttribute("data-zh");
+    });
     counter();
     showStatus();
   }
