@@ -3,10 +3,10 @@ read the lists. A reason code in use is deactivated, never deleted or renamed.""
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import flash, redirect, url_for
+from flask import flash, redirect, request, url_for
 from flask_login import current_user
 
-from kiosk import catalog
+from kiosk import catalog, items
 from kiosk.db import db
 from kiosk.models import Department, ReasonCode, ServiceItem
 
@@ -24,7 +24,8 @@ def service_items():
     q = search_arg()
     query = matching(sa.select(ServiceItem).outerjoin(Department).order_by(ServiceItem.code),
                      q, ServiceItem.code, ServiceItem.name)
-    return render("admin/manage/items.html", pages=page_of(query), q=q)
+    return render("admin/manage/items.html", pages=page_of(query), q=q,
+                  item_time_limit=items.time_limit_text)
 
 
 @bp.route("/manage/items/new", methods=["GET", "POST"], endpoint="service_item_new")
@@ -33,10 +34,14 @@ def service_item_edit(item_id: int | None = None):
     item = db.get_or_404(ServiceItem, item_id) if item_id else None
     form = ServiceItemForm(obj=item)
     form.department_id.choices = department_choices(none_label="（不限部门）")
+    if item is not None and request.method == "GET":
+        form.windows.data = " ".join(items.window_codes(item))
     done = save_form(
-        form, lambda: catalog.save_service_item(item, form.code.data, form.name.data,
-                                                form.department_id.data, form.active.data,
-                                                current_user),
+        form, lambda: items.save_publicity(
+            catalog.save_service_item(item, form.code.data, form.name.data,
+                                      form.department_id.data, form.active.data,
+                                      current_user),
+            form.time_limit_days.data, form.documents.data, form.windows.data, current_user),
         "事项已保存", lambda _: url_for("admin.service_items"))
     return done or render("admin/manage/form.html", form_status(form), form=form,
                           record=item, kind="service_item", title="服务事项",

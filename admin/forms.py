@@ -74,6 +74,13 @@ class ServiceItemForm(FlaskForm):
     name = StringField("事项名称", filters=[strip],
                        validators=[required("事项名称"), at_most(200, "事项名称")])
     department_id = SelectField("所属部门", coerce=optional_id, validate_choice=False)
+    # 事项公示 (kiosk/items.py)
+    time_limit_days = IntegerField("办理时限（工作日，0 为即办）", validators=[
+        Optional(), NumberRange(0, 3650, message="办理时限应为 0–3650 个工作日")])
+    documents = TextAreaField("所需材料（每行一项）", filters=[strip],
+                              validators=[Optional(), at_most(4000, "所需材料")])
+    windows = StringField("办理窗口（窗口编号，空格分隔；留空则为本部门各窗口）", filters=[strip],
+                          validators=[Optional(), at_most(500, "办理窗口")])
     active = BooleanField("启用", default=True)
 
 

@@ -7,17 +7,23 @@ comment or any other text a citizen wrote.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from . import clock, league, summary
+from . import clock, items, league, summary
 from .glance import Scope, Totals, totals
 from .models import Hall, Staff, Window
 
 TOP = 5
+# 事项公示 (kiosk/items.py): while the figures stay unchanged, the board steps through
+# the hall's service items, ITEMS_PER_PAGE at a time, after showing the leaders.
+ITEMS_PER_PAGE = 4
+LEADERS_SECONDS = 20
+ITEM_PAGE_SECONDS = 10
+ROTATION = {"leaders": LEADERS_SECONDS, "page": ITEM_PAGE_SECONDS, "per_page": ITEMS_PER_PAGE}
 WEEKDAYS = ("星期一", "星期二", "星期三", "星期四", "星期五", "星期六", "星期日")
 
 
@@ -53,6 +59,7 @@ class Board:
     today: Totals
     week: Totals
     leaders: list[Leader]
+    items: list[items.PublicItem] = field(default_factory=list)
 
     @property
     def week_label(self) -> str:
@@ -84,7 +91,8 @@ class Board:
                 "week": self.week_label, "week_text": self.week_text,
                 "week_from": self.monday.isoformat(), "week_to": self.sunday.isoformat(),
                 "today": self.today.as_json(), "this_week": self.week.as_json(),
-                "leaders": [leader.as_json(photo_url) for leader in self.leaders]}
+                "leaders": [leader.as_json(photo_url) for leader in self.leaders],
+                "items": [item.as_json() for item in self.items]}
 
 
 def league_leaders(session, tz: ZoneInfo, monday: date, scope: Scope, prior: float,
@@ -135,4 +143,5 @@ def board(session, now: datetime, tz: ZoneInfo, hall_id: int | None = None,
             photo=clerk.photo if clerk else None))
     return Board(hall=name, hall_id=hall_id, at=clock.to_local(now, tz), monday=monday,
                  today=totals(session, "d", today, scope),
-                 week=totals(session, "w", monday, scope), leaders=leaders)
+                 week=totals(session, "w", monday, scope), leaders=leaders,
+                 items=items.hall_items(session, hall_id))

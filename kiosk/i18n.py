@@ -22,6 +22,10 @@ PAGE_STRINGS = {
     "staff_no": _l("工号"),
     "duties": _l("岗位职责"),
     "nobody": _l("本窗口暂无工作人员挂牌"),
+    # 事项公示 on the card (kiosk/items.py): a time limit reads "5 个工作日" or "即办".
+    "window_items": _l("本窗口办理事项"),
+    "workdays": _l("个工作日"),
+    "instant": _l("即办"),
     "window": _l("窗口"),
     "thanks": _l("感谢您的评价！"),
     "thanks_sub": _l("祝您生活愉快"),

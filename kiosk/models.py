@@ -99,6 +99,10 @@ class ServiceItem(db.Model):
     name: Mapped[str] = mapped_column(sa.String(200))
     department_id: Mapped[int | None] = mapped_column(sa.ForeignKey("department.id"))
     active: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+    # 事项公示 (kiosk/items.py): the legal time limit in working days (0: 即办件) and
+    # the documents to bring, one a line.
+    time_limit_days: Mapped[int | None]
+    documents: Mapped[str | None] = mapped_column(sa.Text)
 
     department: Mapped[Department | None] = relationship()
 
@@ -554,3 +558,16 @@ class SurveyResponse(db.Model):
 
     version: Mapped[SurveyVersion] = relationship()
     window: Mapped[Window | None] = relationship()
+
+
+# ---- 事项公示 and the monthly bulletin: kiosk/items.py, kiosk/reports.py (models below this line) ----
+
+class WindowServiceItem(db.Model):
+    """A service item a window handles (事项公示 on its kiosk card and the board)."""
+
+    __tablename__ = "window_service_item"
+
+    window_id: Mapped[int] = mapped_column(sa.ForeignKey("service_window.id"),
+                                           primary_key=True)
+    service_item_id: Mapped[int] = mapped_column(sa.ForeignKey("service_item.id"),
+                                                 primary_key=True, index=True)

@@ -156,7 +156,8 @@ def window_card_json(code: str):
     resp = jsonify(code=card.code, name=card.name, department=card.department,
                    staff_name=card.staff_name, staff_no=card.staff_no, duties=card.duties,
                    initial=(card.staff_name or "")[:1] or None,
-                   photo=photo_url(card.photo) if card.photo else None, version=version)
+                   photo=photo_url(card.photo) if card.photo else None, version=version,
+                   items=[item.as_json() for item in card.items])
     resp.set_etag(version)
     resp.headers["Cache-Control"] = "no-cache"
     return resp.make_conditional(request)
@@ -178,7 +179,8 @@ def service_worker():
     assets = [asset_url(name) for name in names]
     version = "-".join(asset_version(current_app.static_folder, n) for n in names)
     body = render_template("kiosk/sw.js", assets=assets, version=version,
-                           scopes=[request.script_root + "/k/", request.script_root + "/q/"],
+                           scopes=[request.script_root + "/k/", request.script_root + "/q/",
+                                   request.script_root + "/s/"],
                            static=url_for("static", filename=""),
                            photos=url_for("kiosk.staff_photo", name=""))
     resp = current_app.response_class(body, mimetype="text/javascript")
@@ -204,7 +206,7 @@ def board_page():
     figures = board_figures()
     resp = current_app.make_response(render_template(
         "kiosk/board.html", data=figures.as_json(photo_url), scores=SCORES.values(),
-        refresh=current_app.config["BOARD_REFRESH_SECONDS"],
+        refresh=current_app.config["BOARD_REFRESH_SECONDS"], rotation=hall_board.ROTATION,
         source=url_for("kiosk.board_json", hall=figures.hall_id)))
     resp.headers["Cache-Control"] = "no-cache"
     return resp
@@ -250,8 +252,8 @@ def init_app(app: Flask) -> None:
         screen=integrity.Screen(app))
     app.extensions["kiosk.prompts"] = evaluations.Prompts(engine)  # the kiosks' polls
     from . import evaluation_views  # noqa: F401  (its routes, on bp: before registering)
+    from . import survey_views  # noqa: F401  (the questionnaire pages, on bp)
     app.register_blueprint(bp)
     app.jinja_env.globals.update(asset_url=asset_url, photo_url=photo_url)
-    from . import survey_views  # noqa: F401  (the questionnaire pages, on bp)
     # POST /api/ratings is answered below Flask (see hotpath.py).
     app.wsgi_app = RatingEndpoint(app.wsgi_app, app.extensions["kiosk.intake"])

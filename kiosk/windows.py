@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from . import audit
 from .csvfiles import ImportFailed, rows
 from .db import db
+from .items import PublicItem, window_items
 from .models import Department, Duty, Hall, Rating, ServiceItem, Staff, Suggestion, User, Window
 from .records import FieldError, taken, used
 
@@ -109,6 +110,8 @@ class WindowCard:
     staff_no: str | None
     duties: str | None
     photo: str | None
+    # 事项公示: the items this window handles (kiosk/items.py), on the kiosk's card.
+    items: tuple[PublicItem, ...] = ()
 
 
 def window_card(code: str, now: datetime) -> WindowCard | None:
@@ -125,6 +128,7 @@ def window_card(code: str, now: datetime) -> WindowCard | None:
         staff_no=staff.staff_no if staff else None,
         duties=staff.duties if staff else None,
         photo=staff.photo if staff else None,
+        items=tuple(window_items(db.session, window)),
     )
 
 

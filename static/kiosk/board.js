@@ -68,7 +68,72 @@
     return li;
   }
 
+  /* 事项公示: while the figures stay the same (the board is idle), it shows the
+     leaders for data-dwell seconds, then each page of the hall's service items for
+     data-page seconds, and round again; changed figures bring the leaders back. */
+  var leadersBox = document.querySelector("section.leaders");
+  var itemsBox = document.getElementById("items");
+  var cards = document.getElementById("item-cards");
+  var pageMark = document.getElementById("items-page");
+  var dwell = (parseFloat(body.getAttribute("data-dwell")) || 20) * 1000;
+  var pageMs = (parseFloat(body.getAttribute("data-page")) || 10) * 1000;
+  var perPage = parseInt(body.getAttribute("data-per-page"), 10) || 4;
+  var DOCS_SHOWN = 6;
+  var items = [];
+  try { items = JSON.parse(document.getElementById("board-items").textContent) || []; } catch (e) { items = []; }
+  var page = -1, turn = null, shown = null;
+
+  function itemCard(it) {
+    var li = el("li", "item-card");
+    li.appendChild(el("b", "iname", it.name));
+    var facts = el("span", "ifacts");
+    if (it.time_limit) { facts.appendChild(el("span", "ilimit", "办理时限：" + it.time_limit)); }
+    if (it.windows && it.windows.length) {
+      facts.appendChild(el("span", "iwin", "办理窗口：" + it.windows.join("、")));
+    }
+    li.appendChild(facts);
+    var docs = it.documents || [];
+    if (docs.length) {
+      li.appendChild(el("span", "dhead", "所需材料"));
+      var list = el("ol", "docs");
+      for (var i = 0; i < docs.length && i < DOCS_SHOWN; i++) { list.appendChild(el("li", null, docs[i])); }
+      li.appendChild(list);
+      if (docs.length > DOCS_SHOWN) { li.appendChild(el("span", "dmore", "等 " + docs.length + " 项材料")); }
+    }
+    return li;
+  }
+
+  function show(n) {
+    var pages = Math.ceil(items.length / perPage);
+    page = n < pages ? n : -1;
+    leadersBox.hidden = page >= 0;
+    itemsBox.hidden = page < 0;
+    if (page < 0) { return; }
+    var part = document.createDocumentFragment();
+    for (var i = page * perPage; i < items.length && i < (page + 1) * perPage; i++) {
+      part.appendChild(itemCard(items[i]));
+    }
+    while (cards.firstChild) { cards.removeChild(cards.firstChild); }
+    cards.appendChild(part);
+    pageMark.textContent = pages > 1 ? (page + 1) + " / " + pages : "";
+  }
+
+  function step() {
+    show(page + 1);
+    turn = window.setTimeout(step, page < 0 ? dwell : pageMs);
+  }
+
+  function restart() {
+    window.clearTimeout(turn);
+    show(-1);
+    turn = window.setTimeout(step, dwell);
+  }
+
   function render(data) {
+    items = data.items || [];
+    var figures = JSON.stringify([data.today, data.this_week, data.leaders]);
+    if (shown !== null && figures !== shown) { restart(); }
+    shown = figures;
     var fields = document.querySelectorAll("[data-f]");
     for (var i = 0; i < fields.length; i++) {
       var path = fields[i].getAttribute("data-f");
@@ -119,4 +184,5 @@
   }
 
   schedule(every);
+  restart();
 }());

@@ -491,8 +491,21 @@
       who.appendChild(el("div", "nobody", null, "nobody"));
     }
     card.appendChild(who);
+    if (KIOSK && c.items && c.items.length) card.appendChild(drawItems(c.items));
     translate(card);
     cardVersion = c.version;
+  }
+  function drawItems(items) {  // 事项公示, as rate.html draws it
+    var box = el("div", "items"), list = el("ul");
+    box.appendChild(el("div", "items-title", null, "window_items"));
+    items.forEach(function (it) {
+      var li = el("li", null, it.name + " "), d = it.time_limit_days, s;
+      if (d === 0) li.appendChild(el("span", "limit", null, "instant"));
+      else if (d) { s = el("span", "limit", d + " "); s.appendChild(el("span", null, null, "workdays")); li.appendChild(s); }
+      list.appendChild(li);
+    });
+    box.appendChild(list);
+    return box;
   }
   function pollCard() {
     if (!cardIdle()) return;
