@@ -67,6 +67,7 @@ ACTION_LABELS = {
     "integrity.undo": "撤销核查结论",
     "device.pair_code": "生成设备配对链接",
     "device.revoke": "吊销已配对设备",
+    "alert.retry": "重新发送工作群提醒",
 }
 TARGET_LABELS = {
     "user": "用户", "hall": "大厅", "department": "部门", "window": "窗口", "staff": "工作人员",
@@ -77,6 +78,7 @@ TARGET_LABELS = {
     "followup_case": "回访件",
     "api_token": "接口令牌",
     "device": "已配对设备",
+    "alert": "工作群提醒",
 }
 # Who acted when nobody was signed in and no name was tried: the server's command line.
 SYSTEM = "(system)"

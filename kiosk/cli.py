@@ -225,6 +225,7 @@ def serve_command(host: str, port: int, threads: int, no_demo: bool) -> None:
     # (werkzeug's ProxyFix, admin/auth.py): waitress must pass it on, not strip it.
     proxied = int(current_app.config.get("PROXY_COUNT") or 0) > 0
     writerproc.attach(current_app)  # on PostgreSQL, a writer process: see its docstring
+    _start_alerts(current_app._get_current_object())
     serve(current_app._get_current_object(), host=host, port=port, threads=threads,
           ident="kiosk", clear_untrusted_proxy_headers=not proxied)
 
@@ -301,7 +302,6 @@ def qr_command(out_dir: str) -> None:
         click.secho(f"warning: {base.warning}", err=True, fg="red")
 
 
-@click.command("purge-phones")
 @click.command("import-survey")
 @with_appcontext
 @click.argument("file")
@@ -326,6 +326,7 @@ def import_survey_command(file: str) -> None:
                f"page /s/{survey.slug}")
 
 
+@click.command("purge-phones")
 @with_appcontext
 @click.option("--dry-run", is_flag=True, help="print what would be erased; change nothing")
 def purge_phones_command(dry_run: bool) -> None:
@@ -420,6 +421,82 @@ def revoke_token_command(name: str) -> None:
         raise click.ClickException(exc.message) from None
     db.session.commit()
     click.echo(f"token {name} revoked")
+
+
+def _start_alerts(app: Flask) -> None:
+    """The work-chat alert worker (kiosk/alerts.py), a daemon thread, when configured."""
+    from . import alerts
+
+    try:
+        worker = alerts.start_worker(app)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    if worker is not None:
+        cfg = worker.cfg
+        click.echo(f"alerts to the work chat: {cfg.format} webhook "
+                   f"{alerts.shown_url(cfg.url)} ({', '.join(sorted(cfg.kinds))})")
+
+
+@click.command("send-alerts")
+@with_appcontext
+def send_alerts_command() -> None:
+    """One round of work-chat alerts (for cron, or to try a webhook): read new
+    ratings, check the clock rules, post what is due. `kiosk serve` does this itself."""
+    from . import alerts
+
+    try:
+        cfg = alerts.settings(current_app)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not cfg.enabled:
+        raise click.ClickException("ALERT_WEBHOOK_URL is not set: alerts are off "
+                                   "(未设置 ALERT_WEBHOOK_URL，提醒未开启)")
+    done = alerts.run_once(current_app._get_current_object())
+    click.echo(f"{done.read} new ratings read, {done.new} new alerts; "
+               f"{done.delivery.sent} sent, {done.delivery.failed} not delivered"
+               + "".join(f"\n  {e}" for e in done.delivery.errors[:5]))
+    waiting = alerts.counts()
+    click.echo(f"outbox: {waiting['pending']} waiting, {waiting['failed']} failed "
+               "(see /admin/alerts)")
+
+
+@click.command("import-items")
+@with_appcontext
+@click.argument("file")
+def import_items_command(file: str) -> None:
+    """Upsert service items (事项公示) by code from a CSV
+    (code,name,department,time_limit_days[,documents][,windows])."""
+    from .items import import_items
+
+    try:
+        with open_text(file) as fh:
+            result = import_items(fh)
+    except (ImportFailed, OSError, UnicodeDecodeError) as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from None
+    db.session.commit()
+    click.echo(f"{result.created} items created, {result.updated} updated"
+               + (f", windows set for {result.linked}" if result.linked else ""))
+
+
+@click.command("report")
+@with_appcontext
+@click.option("--month", required=True, help="YYYY-MM, a calendar month in hall time")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
+              help="the PDF file to write")
+@click.option("--hall", "hall_id", type=int, help="one hall's id (default: every hall)")
+def report_command(month: str, out: str, hall_id: int | None) -> None:
+    """Write the monthly bulletin (月度通报) as an A4 PDF."""
+    from .reports import make_report, month_of
+
+    try:
+        pdf = make_report(db.session, month_of(month), hall_tz(), hall_id=hall_id,
+                          prior=current_app.config["LEAGUE_PRIOR"])
+        with open(out, "wb") as fh:
+            fh.write(pdf)
+    except (ValueError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"wrote {out}")
 
 
 COMMANDS = (init_db_command, demo_command, import_windows_command, create_user_command,

@@ -560,6 +560,50 @@ class SurveyResponse(db.Model):
     window: Mapped[Window | None] = relationship()
 
 
+# ---- alerts to the work chat: kiosk/alerts.py (models below this line) ----
+
+ALERT_STATUSES = ("pending", "sent", "failed")
+
+
+class Alert(db.Model):
+    """One alert in the durable outbox: an event (a bad rating, a burst, a case about
+    to be overdue, a silent tablet, the weekly summary) kept until the work chat has
+    it. ``event_key`` is unique: one event is one row, whichever server saw it first
+    and however often delivery is retried. The message is stored already masked."""
+
+    __table_args__ = (sa.Index("ix_alert_status_next", "status", "next_attempt_at"),
+                      sa.Index("ix_alert_created", "created_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_key: Mapped[str] = mapped_column(sa.String(160), unique=True)
+    kind: Mapped[str] = mapped_column(sa.String(16))  # alerts.KINDS
+    hall: Mapped[str] = mapped_column(sa.String(100))
+    window: Mapped[str | None] = mapped_column(sa.String(32))  # the window's code
+    at: Mapped[datetime]  # when it happened (UTC)
+    message: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status: Mapped[str] = mapped_column(sa.String(16), default="pending")  # ALERT_STATUSES
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # A sender's lease: while it runs, no other server posts the same row.
+    claimed_by: Mapped[str | None] = mapped_column(sa.String(40))
+    claimed_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(sa.String(500))
+    sent_at: Mapped[datetime | None]
+
+
+class AlertCursor(db.Model):
+    """How far the alert scanner has read the rating feed (kiosk/readapi.py's
+    ``(txid, id)`` order): ratings past it have not been looked at yet."""
+
+    __tablename__ = "alert_cursor"
+
+    name: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    txid: Mapped[int] = mapped_column(sa.BigInteger)
+    rating_id: Mapped[int] = mapped_column(sa.BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 # ---- 事项公示 and the monthly bulletin: kiosk/items.py, kiosk/reports.py (models below this line) ----
 
 class WindowServiceItem(db.Model):
