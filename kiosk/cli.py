@@ -244,6 +244,9 @@ def _urls(app: Flask, base: str) -> list[str]:
     if "admin" in app.blueprints:
         lines.append(f"  back office    : {base}/admin/")
     lines.append(f"  hall board (TV): {base}/board")
+    from .surveys import offered  # questionnaires open now (the demo has one)
+    today = clock.to_local(utcnow(), hall_tz()).date()
+    lines += [f"  questionnaire  : {base}/s/{survey.slug}" for survey in offered(today, "qr")]
     if is_demo(db.session):
         hours = app.config["PAIRING_CODE_HOURS"]
         lines.append(f"demo kiosk tablets: open one link per browser; it pairs that browser "

@@ -1,13 +1,15 @@
 """A demo county hall with several weeks of ratings, so every page has something to show."""
 from __future__ import annotations
 
+import io
 import random
+import uuid
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from . import clock, phonekeys
+from . import clock, items, phonekeys, surveys
 from .db import db, utcnow
 from .imports import DutyRoster, store_rating_rows
 from .models import Department, Duty, Hall, Staff, Suggestion, Window
@@ -139,6 +141,8 @@ def seed_demo(tz: ZoneInfo, today: date | None = None, seed: int = 20261127) -> 
                                   created_at=when, received_at=when))
     db.session.flush()
     _follow_up(rng, tz, now, today)
+    items.import_items(io.StringIO(ITEMS))
+    _questionnaire(rng, tz, now, today, [w for w, _ in windows])
     return len(params)
 
 
@@ -314,6 +318,76 @@ def _integrity_examples(rng: random.Random, windows: dict[str, Window], roster: 
                    counted=i == 0, flags=UNPROMPTED if i == 0 else f"{UNPROMPTED};{MISUSE}")
         rows.append(row)
     return [r for r in rows if r["created_at"] <= now]
+
+
+# 事项公示: the items the demo's windows handle (kiosk import-items' CSV).
+ITEMS = """code,name,department,time_limit_days,documents,windows
+QH-ZH-001,综合咨询与导办,县政务服务中心,0,,A01 A02
+QH-ZH-002,帮办代办,县政务服务中心,0,身份证,A02
+QH-SJ-001,企业设立登记,县市场监督管理局,1,申请书;章程;股东身份证明;住所证明,B01
+QH-SJ-002,企业注销登记,县市场监督管理局,3,申请书;清税证明,B01
+QH-SJ-101,食品经营许可证核发,县市场监督管理局,10,申请书;经营场所平面图;食品安全管理制度,B02
+QH-RS-001,社会保险参保登记,县人力资源和社会保障局,0,身份证,C01
+QH-RS-002,个人权益记录查询打印,县人力资源和社会保障局,0,身份证,C01
+QH-RS-101,失业保险金申领,县人力资源和社会保障局,5,身份证;银行卡,C02
+QH-YB-001,异地就医备案,县医疗保障局,0,身份证;医保电子凭证,C03
+QH-YB-002,零星医疗费用报销,县医疗保障局,20,发票;费用清单;病历,C03
+QH-BDC-001,不动产首次登记,县不动产登记中心,5,申请书;身份证明;不动产权属来源证明,D01
+QH-BDC-002,不动产转移登记,县不动产登记中心,5,申请书;身份证明;不动产权证书;完税凭证,D01
+QH-BDC-101,不动产权证书发放,县不动产登记中心,0,受理回执;身份证,D02
+QH-SW-001,发票领用,国家税务总局清河县税务局,0,身份证,E01
+QH-GJJ-001,住房公积金提取,县住房公积金管理中心,3,身份证;提取证明材料,E02
+QH-GA-001,户口迁移,县公安局,5,户口簿;身份证;准迁证明,F01
+QH-GA-101,普通护照签发,县公安局,7,身份证;照片,F02
+QH-MZ-001,结婚登记,县民政局,0,双方户口簿;身份证;照片,F03
+"""
+
+# A questionnaire with three weeks of answers, so the results page has something to
+# show (the one CONTRACT.md sketches).
+QUESTIONNAIRE = {
+    "slug": "demo", "title": "办事群众满意度问卷",
+    "intro": "耽误您一分钟：您的意见会送达服务监督部门，帮助我们改进大厅服务。",
+    "offered": ["qr", "kiosk"],
+    "questions": [
+        {"id": "q1", "type": "scale", "text": {"zh": "您对大厅整体服务是否满意？",
+                                                "en": "How satisfied are you with the hall?"},
+         "required": True},
+        {"id": "q2", "type": "single", "required": True,
+         "text": {"zh": "您本次办事跑了几次？", "en": "How many visits did this take?"},
+         "options": [{"id": "a", "text": {"zh": "一次", "en": "One"}},
+                     {"id": "b", "text": {"zh": "两次", "en": "Two"}},
+                     {"id": "c", "text": {"zh": "三次及以上", "en": "Three or more"}}]},
+        {"id": "q3", "type": "multi",
+         "text": {"zh": "您希望改进哪些方面？", "en": "What should improve?"},
+         "options": [{"id": "wait", "text": {"zh": "等候时间", "en": "Waiting time"}},
+                     {"id": "guide", "text": {"zh": "办事指引", "en": "Guidance"}},
+                     {"id": "docs", "text": {"zh": "材料精简", "en": "Fewer documents"}},
+                     {"id": "online", "text": {"zh": "网上办理", "en": "Online services"}}]},
+        {"id": "q4", "type": "text", "text": {"zh": "其他意见和建议", "en": "Anything else?"}},
+    ]}
+QUESTIONNAIRE_TEXTS = ["希望增加周末延时服务", "自助打印机经常缺纸", "停车位太少", "导办员很热情",
+                       "材料清单能不能在网上先看到", "", "", ""]
+
+
+def _questionnaire(rng: random.Random, tz: ZoneInfo, now: datetime, today: date,
+                   windows: list[Window]) -> None:
+    started = today - timedelta(days=21)
+    surveys.import_survey(QUESTIONNAIRE | {"starts": started.isoformat()})
+    for n in range(140):
+        when = now - timedelta(days=rng.uniform(0, 20), hours=rng.uniform(0, 8))
+        level = rng.choices([5, 4, 3, 2, 1], [55, 30, 8, 5, 2])[0]
+        answers: dict = {"q1": level, "q2": rng.choices("abc", [75, 18, 7])[0],
+                         "q3": rng.sample(["wait", "guide", "docs", "online"],
+                                          rng.randint(0, 2))}
+        text = rng.choice(QUESTIONNAIRE_TEXTS)
+        if text:
+            answers["q4"] = text
+        channel = rng.choice(["qr", "qr", "kiosk"])
+        body = {"client_id": uuid.UUID(int=rng.getrandbits(128)).hex, "answers": answers,
+                "channel": channel, "window": rng.choice(windows).code,
+                "created_at": when.isoformat(timespec="seconds") + "Z"}
+        surveys.submit("demo", body, respondent=f"demo-phone-{n}" if channel == "qr" else None,
+                       now=now, today=today)
 
 
 def is_demo(session) -> bool:
