@@ -223,32 +223,15 @@ def _when(moment: datetime, tz: ZoneInfo) -> str:
 
 # ---- rule: bad ratings and bursts (the rating feed) -------------------------------
 
-# readapi.committed_horizon's line, drawn from this database's transactions only.
-# pg_snapshot_xmin is cluster-wide: on a PostgreSQL server that hosts other databases
-# too, one long transaction there would hold every alert back for as long as it runs.
-# So: the smallest transaction id still running in this snapshot (``xip``) that is not
-# known to belong to another database, or the snapshot's ``xmax`` when there is none.
-# A transaction of this database is never taken for another's (pg_stat_activity says
-# which database a running one is in; one that ended meanwhile, or whose row the role
-# may not read, counts as possibly ours), so the line is never drawn past a rating
-# still to commit. Ids below it were over when it was drawn: any later statement sees
-# all their rows.
-OWN_HORIZON = sa.text("""
-WITH s AS (SELECT pg_current_snapshot() AS snap),
-other AS (SELECT backend_xid::text::bigint AS xid FROM pg_stat_activity
-          WHERE backend_xid IS NOT NULL AND datname IS DISTINCT FROM current_database())
-SELECT least((SELECT pg_snapshot_xmax(snap)::text::bigint FROM s),
-             (SELECT min(x::text::bigint) FROM s, pg_snapshot_xip(s.snap) AS x
-              WHERE x::text::bigint % 4294967296 NOT IN (SELECT xid FROM other)))
-""")
 
 
 def _horizon() -> int | None:
     """The txid below which every rating has committed (None on SQLite, where commit
     order is id order and txid is 0)."""
-    if committed_horizon(db.engine.dialect.name) is None:
+    horizon = committed_horizon(db.engine.dialect.name)
+    if horizon is None:
         return None
-    return int(db.session.scalar(OWN_HORIZON))
+    return int(db.session.scalar(sa.select(horizon)))
 
 
 def _feed_end() -> Cursor:

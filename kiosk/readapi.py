@@ -108,12 +108,33 @@ def parse_limit(text: str | None, default: int, most: int) -> int:
     return int(text)
 
 
+# The feed's line (the read API's and the alerts'), drawn from this database's
+# transactions only: pg_snapshot_xmin is cluster-wide, and on a PostgreSQL server that
+# hosts other databases too, one long transaction there (a pg_dump, another
+# application) would hold the feed back for as long as it runs. The line: the
+# smallest transaction id still running in this snapshot (``xip``) that is not known
+# to belong to another database, or the snapshot's ``xmax`` when there is none.
+# A transaction of this database is never taken for another's (pg_stat_activity says
+# which database a running one is in; one that ended meanwhile, or whose row the role
+# may not read, counts as possibly ours), so the line is never drawn past a rating
+# still to commit. Ids below it were over when it was drawn: any later statement sees
+# all their rows.
+HORIZON_SQL = """
+WITH s AS (SELECT pg_current_snapshot() AS snap),
+other AS (SELECT backend_xid::text::bigint AS xid FROM pg_stat_activity
+          WHERE backend_xid IS NOT NULL AND datname IS DISTINCT FROM current_database())
+SELECT least((SELECT pg_snapshot_xmax(snap)::text::bigint FROM s),
+             (SELECT min(x::text::bigint) FROM s, pg_snapshot_xip(s.snap) AS x
+              WHERE x::text::bigint % 4294967296 NOT IN (SELECT xid FROM other)))
+"""
+
+
 def committed_horizon(dialect: str):
-    """The txid below which every transaction has ended (None: no such line needed)."""
+    """The txid below which every transaction of this database has ended, as a
+    scalar subquery (None: no such line needed, on SQLite)."""
     if dialect != "postgresql":
         return None
-    xmin = sa.func.pg_snapshot_xmin(sa.func.pg_current_snapshot())
-    return sa.cast(sa.cast(xmin, sa.Text), sa.BigInteger)
+    return sa.text(HORIZON_SQL).columns(sa.column("horizon", sa.BigInteger)).scalar_subquery()
 
 
 def ratings_after(after: Cursor, limit: int, tz: ZoneInfo) -> tuple[list[dict], Cursor]:

@@ -190,6 +190,24 @@ def test_a_rating_committed_after_a_higher_id_is_not_skipped(app, api, spec, pos
     assert [r["id"] for r in waiting["ratings"] + seen] == [slow_id, fast_id]
 
 
+def test_a_long_transaction_in_another_database_does_not_hold_the_feed_back(
+        app, api, spec, postgres_only):
+    """The line is drawn from this database's transactions: a PostgreSQL server that
+    also hosts other databases (another application, a pg_dump of one) must not stall
+    the provincial platform's pull, nor the alerts, while their transactions run."""
+    from .conftest import PG_ADMIN_URL
+
+    make_window("A01")
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL) as other:  # the server's "test" database
+        other.execute("SELECT pg_current_xact_id()")  # a transaction id, held open
+        ids = rate(app, 3)
+        seen, _ = drain(api, spec)
+        assert [r["id"] for r in seen] == ids
+        other.rollback()
+
+
 def post_until(port: int, stop: threading.Event, acked: list[int]) -> None:
     from http.client import HTTPException
 
