@@ -40,6 +40,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from . import casestats, clock, followups, league as leagues
+from .config import Defaults
 from .db import db, utcnow
 from .devices import silent_tablets
 from .hours import opening_hours
@@ -56,9 +57,6 @@ KIND_LABELS = {"bad_rating": "差评提醒", "bad_burst": "连续差评", "case_
 FORMATS = ("wecom", "dingtalk", "json")
 STATUS_LABELS = {"pending": "待发送", "sent": "已发送", "failed": "发送失败"}
 
-DEFAULT_BURST = "3/60"
-DEFAULT_TIMEOUT = 5.0
-DEFAULT_POLL = 5.0
 CHECK_SECONDS = 60  # how often the clock rules (case_due, kiosk_silent, digest) run
 FEED_PAGE = 1000  # ratings read per transaction
 STALE_HOURS = 24  # a rating that reached us longer ago than this raises no alert
@@ -129,10 +127,10 @@ def settings(app: Flask) -> Settings:
     if fmt not in FORMATS:
         raise ValueError(f"ALERT_WEBHOOK_FORMAT 只能是 {'、'.join(FORMATS)}，收到 {fmt!r} "
                          f"(ALERT_WEBHOOK_FORMAT must be one of {', '.join(FORMATS)})")
-    count, minutes = parse_burst(config.get("ALERT_BAD_BURST") or DEFAULT_BURST)
+    count, minutes = parse_burst(config.get("ALERT_BAD_BURST") or Defaults.ALERT_BAD_BURST)
     try:
-        timeout = float(config.get("ALERT_TIMEOUT_SECONDS") or DEFAULT_TIMEOUT)
-        poll = float(config.get("ALERT_POLL_SECONDS") or DEFAULT_POLL)
+        timeout = float(config.get("ALERT_TIMEOUT_SECONDS") or Defaults.ALERT_TIMEOUT_SECONDS)
+        poll = float(config.get("ALERT_POLL_SECONDS") or Defaults.ALERT_POLL_SECONDS)
     except (TypeError, ValueError):
         raise ValueError("ALERT_TIMEOUT_SECONDS 和 ALERT_POLL_SECONDS 应为秒数 "
                          "(must be numbers of seconds)") from None

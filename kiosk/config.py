@@ -68,6 +68,16 @@ class Defaults:
     DEVICE_ONLINE_SECONDS = 180
     KIOSK_HEARTBEAT_SECONDS = 60
     KIOSK_SILENT_MINUTES = 10
+    # Alerts to the office's work chat (kiosk/alerts.py): a WeCom or DingTalk group
+    # robot's webhook, or any receiver of plain JSON (None: alerts off); the kinds to
+    # send ("" or None: all); "N/M" bad ratings at one window within M minutes make a
+    # bad_burst; how long one post may take, and how often the worker looks.
+    ALERT_WEBHOOK_URL = None
+    ALERT_WEBHOOK_FORMAT = "json"  # "wecom", "dingtalk" or "json"
+    ALERT_KINDS = None
+    ALERT_BAD_BURST = "3/60"
+    ALERT_TIMEOUT_SECONDS = 5
+    ALERT_POLL_SECONDS = 5
     # `kiosk serve` stores ratings through a writer process of its own
     # (kiosk/writerproc.py): True, False, or None for "on PostgreSQL".
     WRITER_PROCESS = None
