@@ -229,7 +229,7 @@ def survey_create():
         return surveys_list("请填写问卷标题", 400)
     if db.session.scalar(sa.select(Survey.id).where(Survey.slug == slug)) is not None:
         return surveys_list(f"问卷代号 {slug} 已被使用", 400)
-    db.session.add(Survey(slug=slug, draft=blank_definition(slug, title[:200])))
+    surveys.create(slug, blank_definition(slug, title[:200]), current_user)
     db.session.commit()
     flash("问卷已创建：请添加题目，然后发布")
     return redirect(url_for("admin.survey_edit", slug=slug))
@@ -328,9 +328,8 @@ def survey_settings(slug: str):
     if starts and ends and starts > ends:
         return _builder(survey, editable_definition(survey), status=400,
                         error="开始日期晚于结束日期")
-    survey.starts, survey.ends = starts, ends
-    survey.offer_on_qr = request.form.get("offer_on_qr") == "on"
-    survey.offer_on_kiosk = request.form.get("offer_on_kiosk") == "on"
+    surveys.set_settings(survey, starts, ends, request.form.get("offer_on_qr") == "on",
+                         request.form.get("offer_on_kiosk") == "on", current_user)
     db.session.commit()
     flash("已保存有效期和投放位置")
     return redirect(url_for("admin.survey_edit", slug=slug))

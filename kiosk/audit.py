@@ -68,6 +68,9 @@ ACTION_LABELS = {
     "device.pair_code": "生成设备配对链接",
     "device.revoke": "吊销已配对设备",
     "alert.retry": "重新发送工作群提醒",
+    "survey.create": "新建问卷",
+    "survey.publish": "发布问卷",
+    "survey.settings": "修改问卷有效期与投放位置",
 }
 TARGET_LABELS = {
     "user": "用户", "hall": "大厅", "department": "部门", "window": "窗口", "staff": "工作人员",
@@ -79,6 +82,7 @@ TARGET_LABELS = {
     "api_token": "接口令牌",
     "device": "已配对设备",
     "alert": "工作群提醒",
+    "survey": "问卷",
 }
 # Who acted when nobody was signed in and no name was tried: the server's command line.
 SYSTEM = "(system)"

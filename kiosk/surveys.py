@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from . import clock, fields
+from . import audit, clock, fields
 from .db import db
 from .fields import InputError, TapBounds
 from .models import Survey, SurveyResponse, SurveyVersion, Window
@@ -231,8 +231,35 @@ def publish(survey: Survey, definition: dict, actor=None) -> SurveyVersion:
     db.session.add(version)
     db.session.flush()
     survey.current_version = version.number
+    audit.record(actor, "survey.publish", "survey", survey.id,
+                 after={"slug": survey.slug, "version": version.number, "title": version.title})
     db.session.flush()
     return version
+
+
+def create(slug: str, draft: dict | None, actor=None) -> Survey:
+    """A new questionnaire (its slug checked by the caller), audited. Flushes."""
+    survey = Survey(slug=slug, draft=draft)
+    db.session.add(survey)
+    db.session.flush()
+    audit.record(actor, "survey.create", "survey", survey.id, after={"slug": slug})
+    return survey
+
+
+def set_settings(survey: Survey, starts: date | None, ends: date | None,
+                 on_qr: bool, on_kiosk: bool, actor=None) -> None:
+    """The period and where it is offered (not part of a version: they apply at once),
+    audited when they change. Flushes."""
+    def now_set() -> dict:
+        return {"starts": survey.starts and survey.starts.isoformat(),
+                "ends": survey.ends and survey.ends.isoformat(),
+                "offer_on_qr": survey.offer_on_qr, "offer_on_kiosk": survey.offer_on_kiosk}
+    before = now_set() if survey.id is not None else None
+    survey.starts, survey.ends = starts, ends
+    survey.offer_on_qr, survey.offer_on_kiosk = on_qr, on_kiosk
+    db.session.flush()
+    if before is not None:
+        audit.record(actor, "survey.settings", "survey", survey.id, before, now_set())
 
 
 def _same(a: dict, b: dict) -> bool:
@@ -273,16 +300,11 @@ def import_survey(data: dict, actor=None) -> SurveyVersion:
                                 or any(w not in WHERE for w in offered)):
         raise SurveyError("offered 应为列表，取值 \"qr\"（扫码评价后的邀请）或 \"kiosk\""
                           "（评价器首页的按钮）")
-    survey = by_slug(definition["slug"])
-    if survey is None:
-        survey = Survey(slug=definition["slug"])
-        db.session.add(survey)
-        db.session.flush()
-    survey.starts = _as_date(definition["starts"])
-    survey.ends = _as_date(definition["ends"])
-    if offered is not None:
-        survey.offer_on_qr = "qr" in offered
-        survey.offer_on_kiosk = "kiosk" in offered
+    survey = by_slug(definition["slug"]) or create(definition["slug"], None, actor)
+    qr_on, kiosk_on = ((survey.offer_on_qr is not False, bool(survey.offer_on_kiosk))
+                       if offered is None else ("qr" in offered, "kiosk" in offered))
+    set_settings(survey, _as_date(definition["starts"]), _as_date(definition["ends"]),
+                 qr_on, kiosk_on, actor)
     return publish(survey, definition, actor)
 
 

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from kiosk import clock, surveys
 from kiosk.db import db, utcnow
-from kiosk.models import FollowupCase, Survey, SurveyResponse, SurveyVersion
+from kiosk.models import AuditEntry, FollowupCase, Survey, SurveyResponse, SurveyVersion
 
 from ..helpers import PASSWORD, csrf_token, make_user, make_window, wait_js
 from ..liveserver import LiveServer
@@ -108,6 +108,16 @@ def answer(version: SurveyVersion, answers: dict, channel: str = "qr", **more):
     db.session.commit()
 
 
+def audit_trail(target_type: str) -> list[tuple]:
+    """(action, who, what it became) of the audit entries about ``target_type``."""
+    rows = db.session.execute(sa.select(AuditEntry.action, AuditEntry.username,
+                                        AuditEntry.after)
+                              .where(AuditEntry.target_type == target_type)
+                              .order_by(AuditEntry.id)).all()
+    return [(action, who, json.loads(after) if isinstance(after, str) else after)
+            for action, who, after in rows]
+
+
 def test_an_admin_builds_and_publishes_a_questionnaire(login):
     client = login("admin")
     response = create(client)
@@ -134,6 +144,11 @@ def test_an_admin_builds_and_publishes_a_questionnaire(login):
     assert version.title == "大厅服务问卷"
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "已发布第 1 版" in page
+    # Who created and published it stays in the audit log.
+    assert [(action, after) for action, _, after in audit_trail("survey")] == [
+        ("survey.create", {"slug": "hall"}),
+        ("survey.publish", {"slug": "hall", "version": 1, "title": "大厅服务问卷"})]
+    assert {who for _, who, _ in audit_trail("survey")} == {client.user.username}
 
 
 def test_editing_after_publishing_makes_a_new_version_and_answers_keep_theirs(app, login):
@@ -205,6 +220,10 @@ def test_period_and_where_offered_apply_without_a_new_version(app, login):
     assert (s.starts.isoformat(), s.ends.isoformat()) == ("2026-10-01", "2026-12-31")
     assert (s.offer_on_qr, s.offer_on_kiosk) == (False, True)
     assert len(s.versions) == 1
+    action, who, after = audit_trail("survey")[-1]
+    assert (action, who) == ("survey.settings", client.user.username)
+    assert after == {"starts": "2026-10-01", "ends": "2026-12-31", "offer_on_qr": False,
+                     "offer_on_kiosk": True}
     bad = client.post("/admin/surveys/q4/settings", data={
         "csrf_token": csrf_token(page), "starts": "2026-12-31", "ends": "2026-10-01"})
     assert bad.status_code == 400 and "开始日期晚于结束日期" in bad.get_data(as_text=True)
