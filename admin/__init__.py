@@ -94,14 +94,17 @@ class NavItem:
     endpoint: str
     label: str
     order: int
+    menu: str | None = None  # the drop-down it sits in (None: on the bar itself)
 
 
 NAV: list[NavItem] = []
+SETTINGS_MENU = "系统设置"  # pages an admin opens now and then, off the crowded bar
 
 
-def nav_item(endpoint: str, label: str, order: int) -> None:
-    """Add a page to the top navigation (shown to the roles its view allows)."""
-    NAV.append(NavItem(endpoint, label, order))
+def nav_item(endpoint: str, label: str, order: int, menu: str | None = None) -> None:
+    """Add a page to the top navigation (shown to the roles its view allows), on the
+    bar or in the drop-down ``menu``."""
+    NAV.append(NavItem(endpoint, label, order, menu))
     NAV.sort(key=lambda item: item.order)
 
 

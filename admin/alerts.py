@@ -10,7 +10,7 @@ from kiosk import alerts
 from kiosk.db import db
 from kiosk.models import Alert
 
-from . import bp, nav_item
+from . import SETTINGS_MENU, bp, nav_item
 
 
 @bp.get("/alerts")
@@ -43,4 +43,4 @@ def alert_retry(alert_id: int):
     return redirect(url_for("admin.alerts_page", status=request.args.get("status") or None))
 
 
-nav_item("admin.alerts_page", "工作群提醒", 67)
+nav_item("admin.alerts_page", "工作群提醒", 67, SETTINGS_MENU)

@@ -10,7 +10,7 @@ from flask import render_template, request
 from kiosk import audit, clock
 from kiosk.users import ROLE_LABELS
 
-from . import bp, nav_item
+from . import SETTINGS_MENU, bp, nav_item
 from .scope import hall_tz
 
 PER_PAGE = 50
@@ -84,4 +84,4 @@ def audit_log():
         field_label=FIELD_LABELS.get, shown=shown)
 
 
-nav_item("admin.audit", "审计日志", 70)
+nav_item("admin.audit", "审计日志", 70, SETTINGS_MENU)

@@ -13,7 +13,7 @@ from kiosk import clock, workdays
 from kiosk.db import db, utcnow
 from kiosk.fields import InputError
 
-from . import bp, nav_item, roles
+from . import SETTINGS_MENU, bp, nav_item, roles
 from .scope import hall_tz
 
 
@@ -86,4 +86,4 @@ def calendar_delete(year: int):
     return redirect(url_for("admin.calendar") + f"#y{year}")
 
 
-nav_item("admin.calendar", "节假日", 65)
+nav_item("admin.calendar", "节假日", 65, SETTINGS_MENU)

@@ -13,7 +13,7 @@ from kiosk import users as accounts
 from kiosk.db import db, utcnow
 from kiosk.models import ROLES, User
 
-from . import bp, nav_item
+from . import SETTINGS_MENU, bp, nav_item
 
 PER_PAGE = 50
 STATUS_CHOICES = [("", "全部状态"), ("active", "启用"), ("inactive", "已停用"),
@@ -149,4 +149,4 @@ def user_unlock(user_id: int):
     return redirect(url_for("admin.user_edit", user_id=user.id))
 
 
-nav_item("admin.users", "用户", 60)
+nav_item("admin.users", "用户", 60, SETTINGS_MENU)
