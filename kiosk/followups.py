@@ -20,11 +20,11 @@ import sqlalchemy as sa
 from flask import current_app, has_app_context
 from sqlalchemy.orm.attributes import set_committed_value
 
-from . import audit, clock, integrity, summary
+from . import audit, clock, summary
 from .db import db, utcnow
 from .fields import InputError
 from .models import Appeal, AuditEntry, CaseEvent, FollowupCase, Rating, User, Window
-from .scale import APPEAL, is_bad, with_flag
+from .scale import APPEAL, counts, is_bad, with_flag
 
 # One source of truth for what each code is called (pages, exports and the history).
 KIND_LABELS = {"callback": "差评回访", "verify": "现场核实", "sample": "抽查回访"}
@@ -538,7 +538,7 @@ def reverse_ruling(appeal: Appeal, user: User, note: str, seen_version=None, *,
     rating.flags = with_flag(rating.flags, APPEAL, False)
     # What else keeps it out of the tables (a supervisor's 不计入, misuse) still does.
     # (REQUIRE_PROMPT let it count once, or it would have had no case to appeal.)
-    if recount and integrity.counts(rating.flags, require_prompt=False):
+    if recount and counts(rating.flags, require_prompt=False):
         summary.set_counted(db.session, [rating.id], True, _hall_tz())
         db.session.refresh(rating, ["counted"])
     case.outcome, case.closed_at, case.closed_by_id = None, None, None

@@ -24,12 +24,13 @@ PRESS_LOCK_MS = 1500
 
 
 def page_config(card: WindowCard, mode: str, lang: str, urls: dict[str, str],
-                settings: dict, now: datetime) -> dict:
-    """The JSON a rating page embeds: labels in both languages, rules, timings, URLs."""
+                settings: dict, now: datetime, static_folder: str) -> dict:
+    """The JSON a rating page embeds: labels in both languages, rules, timings, URLs;
+    on the kiosk also its heartbeat and service-event (一次一评) settings."""
     reasons = db.session.scalars(
         sa.select(ReasonCode).where(ReasonCode.active).order_by(ReasonCode.sort_order,
                                                                 ReasonCode.code))
-    return {
+    config = {
         "mode": mode,
         "lang": lang,
         "channel": MODES[mode],
@@ -50,6 +51,11 @@ def page_config(card: WindowCard, mode: str, lang: str, urls: dict[str, str],
         "server_now": now.isoformat(timespec="milliseconds") + "Z",
         "urls": urls,
     }
+    if mode == "kiosk":
+        config.update(app_version=app_version(static_folder),
+                      heartbeat_seconds=settings["KIOSK_HEARTBEAT_SECONDS"],
+                      require_prompt=bool(settings["REQUIRE_PROMPT"]))
+    return config
 
 
 def app_version(static_folder: str) -> str:

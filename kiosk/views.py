@@ -15,7 +15,7 @@ from . import integrity
 from .db import db, utcnow
 from .fields import InputError, TapBounds
 from .hotpath import RatingEndpoint
-from .pages import PAGE_ASSETS, app_version, asset_version, page_config
+from .pages import PAGE_ASSETS, asset_version, page_config
 from .ratings import DEVICE_COOKIE, RatingIntake
 from .scale import SCORES
 from .suggestions import add_suggestion
@@ -56,11 +56,8 @@ def rating_page(code: str, mode: str):
     if mode == "kiosk":
         urls["heartbeat"] = url_for("kiosk.device_heartbeat")
         urls["prompt"] = url_for("kiosk.window_prompt", code=code)  # 一次一评 (prompt.js)
-    config = page_config(card, mode, str(get_locale()), urls, current_app.config, now)
-    if mode == "kiosk":
-        config["app_version"] = app_version(current_app.static_folder)
-        config["heartbeat_seconds"] = current_app.config["KIOSK_HEARTBEAT_SECONDS"]
-        config["require_prompt"] = bool(current_app.config["REQUIRE_PROMPT"])
+    config = page_config(card, mode, str(get_locale()), urls, current_app.config, now,
+                         current_app.static_folder)
     from .survey_views import invitations  # questionnaires offered on this page
     config["surveys"] = invitations(mode, code)
     resp = current_app.make_response(render_template(
