@@ -46,7 +46,7 @@ def hall_day() -> date:
 
 
 def survey_or_404(slug: str) -> Survey:
-    survey = db.session.scalar(sa.select(Survey).where(Survey.slug == slug))
+    survey = surveys.by_slug(slug)
     if survey is None:
         abort(404)
     return survey
@@ -184,7 +184,7 @@ def _builder(survey: Survey, definition: dict, *, error: str | None = None,
         sa.select(User).where(User.id.in_({v.published_by_id for v in survey.versions
                                            if v.published_by_id})))}
     unpublished = (survey.draft is not None and version is not None
-                   and not same_content(survey.draft, version.definition))
+                   and not surveys.asks_the_same(survey.draft, version.definition))
     return render_template(
         "admin/surveys_edit.html", survey=survey, d=definition, version=version,
         counts=counts, publishers=publishers, unpublished=unpublished,
@@ -192,14 +192,6 @@ def _builder(survey: Survey, definition: dict, *, error: str | None = None,
         new_rows=NEW_OPTION_ROWS, error=error, error_question=error_question,
         zh=survey_results.zh, en=lambda t: t.get("en", "") if isinstance(t, dict) else "",
         scores=SCORES), status
-
-
-def same_content(draft: dict, published: dict) -> bool:
-    """Whether a draft asks just what a published version asks (no new edit)."""
-    try:
-        return surveys.content(surveys.parse_definition(draft)) == published
-    except surveys.SurveyError:
-        return False  # an unfinished draft is an edit
 
 
 # -- the list, creating, importing ----------------------------------------------------

@@ -515,7 +515,7 @@ def _called_on_time(start: datetime, end: datetime, hall_id: int, tz: ZoneInfo) 
                Window.hall_id == hall_id,
                sa.or_(FollowupCase.outcome.is_(None),
                       FollowupCase.outcome.not_in(casestats.EXCLUDED_OUTCOMES))))
-    return sum(1 for contacted, due in rows if clock.to_local(contacted, tz).date() <= due)
+    return sum(1 for contacted, due in rows if casestats.contacted_in_time(contacted, due, tz))
 
 
 def _open_cases(hall_id: int, today: date) -> tuple[int, int]:

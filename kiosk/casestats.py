@@ -85,14 +85,19 @@ def _local_day(moment: datetime | None, tz: ZoneInfo) -> date | None:
     return None if moment is None else clock.to_local(moment, tz).date()
 
 
+def contacted_in_time(contacted_at: datetime, contact_due: date, tz: ZoneInfo) -> bool:
+    """The contact rule: first contacted by the end of the contact day (hall time)."""
+    return _local_day(contacted_at, tz) <= contact_due
+
+
 def timeliness(case, today: date, tz: ZoneInfo) -> str | None:
     """``"on_time"``, ``"late"`` or None (still within its deadlines) for one case."""
-    contacted = _local_day(case.contacted_at, tz)
     closed = _local_day(case.closed_at, tz) if case.status == "closed" else None
-    if contacted is None and (today > case.contact_due
-                              or (closed is not None and closed > case.contact_due)):
+    if case.contacted_at is None and (today > case.contact_due
+                                      or (closed is not None and closed > case.contact_due)):
         return "late"
-    if contacted is not None and contacted > case.contact_due:
+    if case.contacted_at is not None and not contacted_in_time(case.contacted_at,
+                                                               case.contact_due, tz):
         return "late"
     if closed is not None:
         return "late" if closed > case.resolve_due else "on_time"

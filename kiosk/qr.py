@@ -118,6 +118,13 @@ def active_windows() -> list[PosterWindow]:
     return [PosterWindow(*row) for row in rows]
 
 
+def mark_draft(fig, url: str, note_font) -> None:
+    """A poster's foot line when PUBLIC_BASE_URL is unset: its code points at this
+    machine, which no other phone can reach (the poster is a 样张)."""
+    fig.text(0.5, 0.020, f"样张：未设置 PUBLIC_BASE_URL，本机以外的手机无法打开 {url}",
+             ha="center", va="center", color=DRAFT_INK, fontproperties=note_font)
+
+
 def place_code(fig, url: str, url_font) -> None:
     """An A4 poster's QR code: a square in the middle of the page, ``url`` under it."""
     from matplotlib.patches import PathPatch
@@ -184,8 +191,7 @@ def _poster(window: PosterWindow, base_url: str, draft: bool):
     fig.text(0.5, 0.060, "您的每一次评价都会送达服务监督部门，感谢您的监督！",
              ha="center", va="center", color="#666666", fontproperties=font(11))
     if draft:
-        fig.text(0.5, 0.020, f"样张：未设置 PUBLIC_BASE_URL，本机以外的手机无法打开 {base_url}",
-                 ha="center", va="center", color=DRAFT_INK, fontproperties=font(10))
+        mark_draft(fig, base_url, font(10))
     return fig
 
 

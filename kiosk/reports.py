@@ -33,6 +33,7 @@ from . import league as leagues
 from .db import utcnow
 from .inbox import InboxFilter
 from .models import Appeal, Hall, Rating, Suggestion, Survey
+from .surveys import open_between, version_of
 
 TREND_WEEKS = 12
 TOP_REASONS = 8
@@ -172,12 +173,9 @@ def survey_highlights(session, month: leagues.Period, tz: ZoneInfo) -> list[Surv
     surveys = session.scalars(sa.select(Survey).where(Survey.current_version.is_not(None))
                               .order_by(Survey.slug))
     for survey in surveys:
-        if survey.starts and survey.starts > month.last:
+        if not open_between(survey, month.first, month.last):
             continue
-        if survey.ends and survey.ends < month.first:
-            continue
-        version = next((v for v in survey.versions if v.number == survey.current_version),
-                       None)
+        version = version_of(survey)
         if version is None:
             continue
         data = survey_results.results(version, first=month.first, last=month.last, tz=tz)
@@ -195,7 +193,7 @@ def _question_highlights(version, data: dict) -> list[QuestionHighlight]:
     out = []
     for result in data["questions"]:
         question = asked.get(result["id"], {})
-        text = survey_results.zh(question.get("text", result["id"]))
+        text = result["text"]
         kind = result["type"]
         percent = result.get("percent") or {}
         top: list[tuple[str, int, float | None]] = []
@@ -205,20 +203,10 @@ def _question_highlights(version, data: dict) -> list[QuestionHighlight]:
             counts = result.get("counts") or {}
             ranked = sorted(counts.items(), key=lambda kv: -kv[1])[:3]
             top = [(labels.get(key, key), n, percent.get(key)) for key, n in ranked if n]
-        texts = [survey_results.mask_numbers(_text_of(t))
-                 for t in (result.get("texts") or [])[:SURVEY_TEXTS]]
+        texts = (result.get("texts") or [])[:SURVEY_TEXTS]  # masked by results()
         out.append(QuestionHighlight(text, kind, result["answered"], result.get("mean"),
                                      top, texts))
     return out
-
-
-def _text_of(entry) -> str:
-    """A free-text answer as results() lists it (a string or an object with text)."""
-    if isinstance(entry, str):
-        return entry
-    if isinstance(entry, dict):
-        return str(entry.get("text", ""))
-    return str(getattr(entry, "text", entry))
 
 
 def bulletin(session, month: leagues.Period, tz: ZoneInfo, *, hall_id: int | None = None,

@@ -223,7 +223,7 @@ def publish(survey: Survey, definition: dict, actor=None) -> SurveyVersion:
     last = latest(survey)
     survey.draft = None
     if last is not None and survey.current_version == last.number \
-            and _same(last.definition, frozen):
+            and asks_the_same(definition, last.definition):
         return last
     version = SurveyVersion(survey=survey, number=(last.number + 1) if last else 1,
                             title=frozen["title"]["zh"][:TITLE_MAX], definition=frozen,
@@ -262,9 +262,15 @@ def set_settings(survey: Survey, starts: date | None, ends: date | None,
         audit.record(actor, "survey.settings", "survey", survey.id, before, now_set())
 
 
-def _same(a: dict, b: dict) -> bool:
-    # Compared as JSON text: JSON columns hand back plain dicts and lists.
-    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+def asks_the_same(definition: dict, published: dict) -> bool:
+    """Whether ``definition`` (a draft, or a parsed file) asks just what a published
+    version asks: publishing it would make no new version. An unfinished draft is an
+    edit. Compared as JSON text: JSON columns hand back plain dicts and lists."""
+    try:
+        asked = content(parse_definition(definition))
+    except SurveyError:
+        return False
+    return json.dumps(asked, sort_keys=True) == json.dumps(published, sort_keys=True)
 
 
 def latest(survey: Survey) -> SurveyVersion | None:
@@ -332,6 +338,13 @@ def is_active(survey: Survey, today: date) -> bool:
     return (survey.current_version is not None
             and (survey.starts is None or survey.starts <= today)
             and (survey.ends is None or today <= survey.ends))
+
+
+def open_between(survey: Survey, first: date, last: date) -> bool:
+    """Published, and its period meets the hall-time days ``first``..``last``."""
+    return (survey.current_version is not None
+            and (survey.starts is None or survey.starts <= last)
+            and (survey.ends is None or first <= survey.ends))
 
 
 def current(slug: str, today: date) -> SurveyVersion | None:
@@ -570,8 +583,7 @@ def poster_pdf(version: SurveyVersion, url: str, draft: bool = False) -> bytes:
     fig.text(0.5, 0.060, "您的每一条意见都会送达服务监督部门，感谢您的参与！",
              ha="center", va="center", color="#666666", fontproperties=font(11))
     if draft:
-        fig.text(0.5, 0.020, f"样张：未设置 PUBLIC_BASE_URL，本机以外的手机无法打开 {url}",
-                 ha="center", va="center", color=qr.DRAFT_INK, fontproperties=font(10))
+        qr.mark_draft(fig, url, font(10))
     out = io.BytesIO()
     with fonts.pdf_with_real_text(), PdfPages(out, metadata={
             "Title": f"问卷调查 {definition['title']['zh']}", "Creator": "kiosk"}) as pdf:
