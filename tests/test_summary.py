@@ -6,6 +6,7 @@ import random
 import uuid
 from datetime import date, datetime, timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from kiosk import clock, summary
@@ -177,3 +178,14 @@ def test_the_back_office_warns_while_the_summary_is_stale(app, login):
     db.session.get(SummaryState, 1).timezone = None
     db.session.commit()
     assert "kiosk rebuild-summary" in client.get("/admin/").get_data(as_text=True)
+
+
+def test_postgresql_vacuums_the_summary_after_a_fixed_number_of_dead_rows(app):
+    """Each rating rewrites four summary rows: autovacuum must not wait for a fifth of
+    years of summary to be dead (migration d7e4a0000004)."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite rewrites rows in place: nothing to vacuum")
+    options = set(db.session.scalar(sa.text(
+        "SELECT reloptions FROM pg_class WHERE relname = 'rating_summary'")) or [])
+    assert {"autovacuum_vacuum_scale_factor=0",
+            "autovacuum_vacuum_threshold=10000"} <= options
