@@ -109,7 +109,9 @@ class Run:
     lat_mean_ms: float
     lat_p99_ms: float
     cpu_ms: float  # the server's CPU time (user + system; its writer process's too)
+    own_cpu_ms: float  # the server process's alone (without its writer process)
     db_cpu_ms: float  # PostgreSQL's (every postgres process) during the run; 0 on SQLite
+    idle_cores: float  # the machine's idle time over the run, in cores
     acks: set[str]
 
     @property
@@ -123,6 +125,15 @@ class Run:
     @property
     def db_cpu_per_request(self) -> float:
         return self.db_cpu_ms / max(self.requests, 1)
+
+    def cores(self) -> str:
+        """Where the machine's cores went during the run."""
+        per_second = 1000 * self.seconds
+        writer = (self.cpu_ms - self.own_cpu_ms) / per_second
+        return (f"server {self.own_cpu_ms / per_second:.2f}"
+                + (f" + writer {writer:.2f}" if writer >= 0.005 else "")
+                + (f" + PostgreSQL {self.db_cpu_ms / per_second:.2f}" if self.db_cpu_ms else "")
+                + f", idle {self.idle_cores:.2f}")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -140,6 +151,12 @@ def family_cpu_seconds(pid: int) -> float:
             continue
         total += sum(family_cpu_seconds(int(kid)) for kid in kids)
     return total
+
+
+def idle_ticks() -> tuple[int, int]:
+    """(idle, all) clock ticks of the whole machine so far (/proc/stat)."""
+    ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return ticks[3] + ticks[4], sum(ticks)  # idle + iowait
 
 
 def postgres_cpu_seconds() -> float:
@@ -165,16 +182,21 @@ def wrk(ports: list[int], pids: list[int], seconds: float, connections: int,
     share = max(connections // len(ports), 1)
     for k, port in enumerate(ports):
         acks_paths.append(work / f"acks-{run_id}-{k}.txt")
-        cmds.append([WRK, "-t", str(min(wrk_threads, share)), "-c", str(share),
+        # The same wrk threads in all, as the connections: the load generator's share
+        # of the cores stays the same.
+        cmds.append([WRK, "-t", str(max(wrk_threads // len(ports), 1)), "-c", str(share),
                      "-d", f"{seconds:g}s", "--timeout", "30s", "-s", str(LUA),
                      f"http://127.0.0.1:{port}/api/ratings", "--", f"{run_id}{k}",
                      f"{mix[0]:g}", f"{mix[1]:g}"])
     cpu0, db0 = sum(map(family_cpu_seconds, pids)), postgres_cpu_seconds()
+    own0, (idle0, all0) = sum(map(cpu_seconds, pids)), idle_ticks()
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               env=dict(os.environ, INGEST_ACKS=str(path)))
              for cmd, path in zip(cmds, acks_paths)]
     outs = [proc.communicate(timeout=seconds + 60) for proc in procs]
     cpu, db_cpu = sum(map(family_cpu_seconds, pids)) - cpu0, postgres_cpu_seconds() - db0
+    own, (idle1, all1) = sum(map(cpu_seconds, pids)) - own0, idle_ticks()
+    idle_cores = os.cpu_count() * (idle1 - idle0) / max(all1 - all0, 1)
     runs = []
     for proc, (stdout, stderr), path in zip(procs, outs, acks_paths):
         line = next((x for x in stdout.splitlines() if x.startswith("INGEST ")), None)
@@ -191,8 +213,20 @@ def wrk(ports: list[int], pids: list[int], seconds: float, connections: int,
                total("connect") + total("read") + total("write") + total("timeout"),
                sum(v["lat_mean_us"] * v["requests"] for v in runs)
                / max(total("requests"), 1) / 1000,
-               max(v["lat_p99_us"] for v in runs) / 1000, cpu * 1000, db_cpu * 1000,
-               set().union(*(v["acks"] for v in runs)))
+               max(v["lat_p99_us"] for v in runs) / 1000, cpu * 1000, own * 1000,
+               db_cpu * 1000, idle_cores, set().union(*(v["acks"] for v in runs)))
+
+
+def settle(engine: sa.Engine) -> None:
+    """PostgreSQL: vacuum the live summary before a run, as autovacuum does in a live
+    hall once a minute (migration d7e4a0000004). A run stores thousands of ratings a
+    second, each rewriting four summary rows; without this, each run inherits the dead
+    row versions the one before left (more after two servers, whose writers keep each
+    other from pruning the pages), and the order of the runs decides the figures: a
+    server storing 5,500 ratings/s stored 2,000/s right after the two-server run."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM rating_summary")
 
 
 def check_stored(engine: sa.Engine, run_id: str, run: Run) -> tuple[str, str]:
@@ -296,6 +330,7 @@ def main() -> None:
         load = dict(connections=args.connections, wrk_threads=args.wrk_threads, work=tmp,
                     mix=(args.bad, args.phones))
         for t in targets:
+            settle(engine)
             wrk(t.ports, t.pids, 1.0, run_id=f"warm{t.name}{uuid.uuid4().hex[:6]}", **load)
         print(f"wrk -t {args.wrk_threads} -c {args.connections}; waitress threads "
               f"{args.threads}; {args.rounds} rounds of {args.seconds:g}s; "
@@ -318,6 +353,7 @@ def main() -> None:
             run_id = uuid.uuid4().hex[:10]
             k = (r - 1) % len(targets)
             for t in targets[k:] + targets[:k]:  # each goes first in turn
+                settle(engine)
                 t.runs.append(wrk(t.ports, t.pids, args.seconds, run_id=t.name + run_id,
                                   **load))
             o, b = durable.runs[-1], bare.runs[-1]
@@ -333,6 +369,8 @@ def main() -> None:
                   f"{o.cpu_per_request:7.3f}/{b.cpu_per_request:<7.3f}"
                   + (f"  pg {o.db_cpu_per_request:5.3f}" if args.pg else "")
                   + f"   {problem or 'OK'}: {detail}")
+            for t in targets:
+                print(f"{'':10}{t.name + ':':9}cores {t.runs[-1].cores()}")
         with engine.connect() as conn:
             ratings = conn.scalar(sa.text("SELECT count(*) FROM rating"))
             counted = conn.scalar(sa.text(
