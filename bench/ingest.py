@@ -20,13 +20,20 @@ exactly the case kiosk/caseopen.py calls for.
 
     python bench/ingest.py [--seconds 5] [--rounds 3] [--connections 8] [--threads 8]
                            [--wrk-threads 2] [--bad 5] [--phones 30] [--no-stock]
-                           [--pg [URI] [--two]] [--thread-writer]
+                           [--pg [URI] [--two]] [--thread-writer] [--core-each]
 
 ``--pg`` runs the durable server on PostgreSQL instead (default: a fresh database
 ``kiosk_bench`` on the server at 127.0.0.1:5432, dropped afterwards); PostgreSQL
 shares the machine's cores with everything else, as in a one-box hall. ``--two`` adds
 the city-wide setup: two servers on that database, each loaded by a wrk of its own
 with half the connections (the same load in all as the one server gets).
+``--core-each`` holds each server, its writer process with it, to one core of its
+own (the bare app to the first server's), as if each ran on a one-core machine of its
+own, while PostgreSQL and wrk use every core: on a two-core machine that is the only
+way two servers can add what a second machine would. Without it, one server already
+takes what PostgreSQL and wrk leave of the two cores, and the second server can only
+add its overhead. Before each run on PostgreSQL the live summary is vacuumed
+(``settle``), so that no run inherits the dead rows of the one before.
 On PostgreSQL ``kiosk serve`` stores through a writer process (kiosk/writerproc.py);
 ``--thread-writer`` adds a server with WRITER_PROCESS=false, its writer a thread in
 the server process as before, so the two are compared in one run. A server's CPU
@@ -143,20 +150,34 @@ def cpu_seconds(pid: int) -> float:
 
 def family_cpu_seconds(pid: int) -> float:
     """CPU time of ``pid`` and its live children: a server and its writer process."""
-    total = cpu_seconds(pid)
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            kids = (task / "children").read_text().split()
-        except OSError:
-            continue
-        total += sum(family_cpu_seconds(int(kid)) for kid in kids)
-    return total
+    return sum(map(cpu_seconds, family(pid)))
 
 
 def idle_ticks() -> tuple[int, int]:
     """(idle, all) clock ticks of the whole machine so far (/proc/stat)."""
     ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     return ticks[3] + ticks[4], sum(ticks)  # idle + iowait
+
+
+def family(pid: int) -> list[int]:
+    """``pid`` and its live descendants: a server and its writer process."""
+    out = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            kids = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for kid in kids:
+            out += family(int(kid))
+    return out
+
+
+def pin(pid: int, core: int) -> None:
+    """Hold ``pid``, its threads and its child processes to one core (they keep it for
+    the threads and processes they start later)."""
+    for member in family(pid):
+        for task in Path(f"/proc/{member}/task").iterdir():
+            os.sched_setaffinity(int(task.name), {core})
 
 
 def postgres_cpu_seconds() -> float:
@@ -300,6 +321,11 @@ def main() -> None:
                              "(WRITER_PROCESS=false), as every server did before "
                              "kiosk/writerproc.py; with --pg, where kiosk serve uses a "
                              "writer process")
+    parser.add_argument("--core-each", action="store_true",
+                        help="hold each server (its writer process with it) to one core "
+                             "of its own, as if each ran on a one-core machine: the first "
+                             "server and the bare app to core 0, the second server to "
+                             "core 1; PostgreSQL and wrk use every core")
     args = parser.parse_args()
     if args.two and not args.pg:
         parser.error("--two needs --pg: two servers share a PostgreSQL database")
@@ -326,6 +352,14 @@ def main() -> None:
             targets.append(Target("two", [s.port for s in ours[:2]],
                                   [s.proc.pid for s in ours[:2]], []))
         durable, bare = targets[0], targets[1]
+        if args.core_each:
+            cores = sorted(os.sched_getaffinity(0))
+            if len(cores) < 2:
+                raise SystemExit("--core-each needs two cores or more")
+            for k, server in enumerate(ours):
+                pin(server.proc.pid, cores[k % len(cores)])
+            for proc in procs:  # the bare app(s): on the first server's core
+                pin(proc.pid, cores[0])
         stored_by = [t for t in targets if t.name in ("durable", "two", "thread")]
         load = dict(connections=args.connections, wrk_threads=args.wrk_threads, work=tmp,
                     mix=(args.bad, args.phones))
@@ -343,7 +377,9 @@ def main() -> None:
               + ("\n  thread  = kiosk serve with WRITER_PROCESS=false (the writer thread)"
                  if args.thread_writer else "")
               + ("\n  two     = two kiosk serve on the one database, a wrk with half the "
-                 "connections on each" if args.two else ""))
+                 "connections on each" if args.two else "")
+              + ("\n  each server with its writer process held to one core, the bare "
+                 "app to the first server's (--core-each)" if args.core_each else ""))
         print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         print(f"{'':8}" + "".join(f"{t.name + '/s':>10}" for t in targets)
               + f"{'ratio':>7}" + ("" if args.no_stock else f"{'vs stock':>9}")
