@@ -34,10 +34,10 @@ way two servers can add what a second machine would. Without it, one server alre
 takes what PostgreSQL and wrk leave of the two cores, and the second server can only
 add its overhead. Before each run on PostgreSQL the live summary is vacuumed
 (``settle``), so that no run inherits the dead rows of the one before.
-On PostgreSQL ``kiosk serve`` stores through a writer process (kiosk/writerproc.py);
-``--thread-writer`` adds a server with WRITER_PROCESS=false, its writer a thread in
-the server process as before, so the two are compared in one run. A server's CPU
-column counts its writer process too.
+``kiosk serve`` stores through a writer process (kiosk/writerproc.py), on either
+database; ``--thread-writer`` adds a server with WRITER_PROCESS=false, its writer a
+thread in the server process as before, so the two are compared in one run. A
+server's CPU column counts its writer process too.
 """
 from __future__ import annotations
 
@@ -319,8 +319,7 @@ def main() -> None:
     parser.add_argument("--thread-writer", action="store_true",
                         help="also a durable server storing through its writer thread "
                              "(WRITER_PROCESS=false), as every server did before "
-                             "kiosk/writerproc.py; with --pg, where kiosk serve uses a "
-                             "writer process")
+                             "kiosk/writerproc.py")
     parser.add_argument("--core-each", action="store_true",
                         help="hold each server (its writer process with it) to one core "
                              "of its own, as if each ran on a one-core machine: the first "
@@ -370,7 +369,7 @@ def main() -> None:
               f"{args.threads}; {args.rounds} rounds of {args.seconds:g}s; "
               f"{args.bad:g}% bad, {args.phones:g}% with a phone; in turn:\n"
               + ("  durable = kiosk serve (PostgreSQL, writer process)\n" if args.pg else
-                 "  durable = kiosk serve (SQLite WAL, synchronous=FULL)\n")
+                 "  durable = kiosk serve (SQLite WAL, synchronous=FULL, writer process)\n")
               + "  bare    = bench/bare_app.py under kiosk.serving, as kiosk serve"
               + ("" if args.no_stock else
                  "\n  stock   = bench/bare_app.py under waitress.serve")

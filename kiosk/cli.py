@@ -224,7 +224,7 @@ def serve_command(host: str, port: int, threads: int, no_demo: bool) -> None:
     # Behind PROXY_COUNT trusted proxies the app reads X-Forwarded-Proto itself
     # (werkzeug's ProxyFix, admin/auth.py): waitress must pass it on, not strip it.
     proxied = int(current_app.config.get("PROXY_COUNT") or 0) > 0
-    writerproc.attach(current_app)  # on PostgreSQL, a writer process: see its docstring
+    writerproc.attach(current_app)  # the writer process: see its docstring
     _start_alerts(current_app._get_current_object())
     serve(current_app._get_current_object(), host=host, port=port, threads=threads,
           ident="kiosk", clear_untrusted_proxy_headers=not proxied)

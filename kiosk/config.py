@@ -79,8 +79,8 @@ class Defaults:
     ALERT_TIMEOUT_SECONDS = 5
     ALERT_POLL_SECONDS = 5
     # `kiosk serve` stores ratings through a writer process of its own
-    # (kiosk/writerproc.py): True, False, or None for "on PostgreSQL".
-    WRITER_PROCESS = None
+    # (kiosk/writerproc.py); False keeps the writer a thread of the server process.
+    WRITER_PROCESS = True
     SQLALCHEMY_DATABASE_URI = None  # instance/kiosk.sqlite unless set
     # Packages with an init_app(app) that add to the app: the back office.
     EXTENSIONS = ("admin",)

@@ -6,7 +6,10 @@ with its COMMIT) ends with the driver wanting the GIL back while request threads
 parse JSON: on PostgreSQL, round trips of 0.25 ms in a quiet process took 4-7 ms in
 a busy server, a batch cycle took 10-12 ms, and one server stored a third of what the
 bare endpoint answered (bench/ingest.py --pg). Lowering sys.setswitchinterval and
-cutting round trips barely moved it.
+cutting round trips barely moved it. On SQLite the writer thread's Python (the
+screen, the parameters, the summary delta) took the GIL from the request threads:
+one server stored 0.49x the bare endpoint's rate with the thread, 0.97-1.03x with
+this process (bench/ingest.py --thread-writer, one run).
 
 Here the request threads hand their validated ratings (``NewRating``, phones sealed
 already) over a pipe to a child process that runs the same ``RatingWriter`` with a
@@ -195,12 +198,9 @@ class ProcessWriter:
 
 
 def attach(app) -> ProcessWriter | None:
-    """Give ``app``'s rating intake a writer process and start it, if its config asks
-    (``WRITER_PROCESS``; None: on PostgreSQL). For a server, before its first request."""
-    wanted = app.config.get("WRITER_PROCESS")
-    if wanted is None:
-        wanted = app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql")
-    if not wanted:
+    """Give ``app``'s rating intake a writer process and start it, unless its config
+    says not to (``WRITER_PROCESS``). For a server, before its first request."""
+    if not app.config.get("WRITER_PROCESS"):
         return None
     writer = ProcessWriter(app.config, app.instance_path)
     writer.start()
