@@ -137,9 +137,10 @@ class Run:
         """Where the machine's cores went during the run."""
         per_second = 1000 * self.seconds
         writer = (self.cpu_ms - self.own_cpu_ms) / per_second
+        database = self.db_cpu_ms / per_second
         return (f"server {self.own_cpu_ms / per_second:.2f}"
                 + (f" + writer {writer:.2f}" if writer >= 0.005 else "")
-                + (f" + PostgreSQL {self.db_cpu_ms / per_second:.2f}" if self.db_cpu_ms else "")
+                + (f" + PostgreSQL {database:.2f}" if database >= 0.005 else "")
                 + f", idle {self.idle_cores:.2f}")
 
 
