@@ -111,6 +111,10 @@ def test_pair_from_the_admin_page_tap_and_revoke(browser, server):
     page.wait_for_selector("#start", state="visible", timeout=8000)
     wait_js(page, "!document.getElementById('unpaired').hidden", timeout=15_000)
     assert "未与窗口配对" in page.inner_text("#unpaired")
+    # The staff indicator counts the queued tap but does not say 离线: the server
+    # answers, so checking the hall's Wi-Fi would not help.
+    status = page.inner_text("#status-text")
+    assert "待发送 1" in status and "离线" not in status, status
     assert page.evaluate(f"JSON.parse(localStorage.getItem('{OUTBOX}')).length") == 1
     shot(page, "devices-kiosk-revoked-notice")
     assert [r.score for r in stored()] == [5]

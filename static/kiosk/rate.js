@@ -67,7 +67,7 @@
   }
 
   /* ---- the outbox ---- */
-  var sending = false, failures = 0, nextTry = 0, timer = null;
+  var sending = false, failures = 0, nextTry = 0, timer = null, refused;
 
   function items() { return load(OUTBOX, []); }
   function enqueue(url, body) {
@@ -107,8 +107,8 @@
     if (status >= 200 && status < 300 && data && data.client_id === item.id) {
       failures = 0; nextTry = 0; drop(item.id); unpaired(false);
     } else if (status === 403 && KIOSK) {
-      // This tablet is not (or no longer) paired with the window: the rating is still
-      // the citizen's. Keep it queued, and say so until the tablet is paired again.
+      // Not (or no longer) paired: keep the citizen's rating queued, and say so (not
+      // offline) until the tablet is paired again.
       unpaired(true);
       failed(item);
     } else if (item.body.evaluation != null && data && (status === 409 ||
@@ -141,6 +141,7 @@
   }
 
   function unpaired(on) {  // the pairing notice (device.js shows it too, on its heartbeat)
+    refused = on;
     var note = $("unpaired");
     if (note) note.hidden = !on;
   }
@@ -427,7 +428,7 @@
   function showStatus() {
     var n = items().length, bar = $("status"), s = cfg.strings[lang];
     document.body.setAttribute("data-queued", String(n));  // device.js reports it
-    var down = failures > 0 || navigator.onLine === false;
+    var down = (failures > 0 && !refused) || navigator.onLine === false;
     bar.hidden = n === 0 && !down;
     bar.className = "status" + (down ? " offline" : "");
     $("status-text").textContent = (down ? s.offline + " · " : "") + (n ? s.queued + " " + n : "");
