@@ -389,7 +389,10 @@ def test_the_demo_hall_has_cases_in_every_state(runner, app):
     assert set(db.session.scalars(sa.select(Appeal.status))) == {"pending", "upheld",
                                                                 "reversed"}
     upheld = db.session.scalar(sa.select(Appeal).where(Appeal.status == "upheld"))
-    assert upheld.rating.counted is False and upheld.rating.flag_codes == ["appeal"]
+    # Not counted, for the appeal (a demo kiosk tap also carries its unprompted mark:
+    # which case the demo appeals depends on the hour it runs).
+    assert upheld.rating.counted is False
+    assert set(upheld.rating.flag_codes) - {"unprompted"} == {"appeal"}
     assert summary.stored(db.session) == summary.scan(db.session, clock.zone(
         app.config["TIMEZONE"]))
     for case in cases:  # each step left its event, each event its version
