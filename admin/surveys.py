@@ -22,7 +22,7 @@ from werkzeug.datastructures import MultiDict
 from kiosk import charts, clock, followups, league, survey_results, surveys
 from kiosk.db import db, utcnow
 from kiosk.excel import excel_csv
-from kiosk.models import FollowupCase, Survey, SurveyResponse, SurveyVersion, User, Window
+from kiosk.models import FollowupCase, Survey, SurveyResponse, SurveyVersion, User
 from kiosk.scale import CHANNELS, SCORES
 
 from . import bp, nav_item, roles
@@ -339,49 +339,15 @@ def _date_field(name: str) -> date | None:
 
 # -- results ----------------------------------------------------------------------------
 
-class BadFilter(ValueError):
-    """A results filter that names nothing (400), or a version that is not there (404)."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
-
-
 def request_results(survey: Survey) -> tuple[SurveyVersion, survey_results.ResultFilter]:
-    """The version (``?version=N``, else the current one) and the filter of the query
-    string: ``channel``, ``window`` (code), ``from`` and ``to`` (hall-time dates)."""
-    args = request.args
-    raw = args.get("version", "").strip()
-    if raw:
-        if not raw.isdigit():
-            raise BadFilter(f"version 应为版本号，收到 {raw!r}")
-        wanted = int(raw)
-    elif survey.current_version is None:
-        raise BadFilter("此问卷尚未发布，还没有结果", 404)
-    else:
-        wanted = survey.current_version
-    version = next((v for v in survey.versions if v.number == wanted), None)
-    if version is None:
-        raise BadFilter(f"此问卷没有第 {wanted} 版", 404)
-    channel = args.get("channel", "").strip() or None
-    if channel is not None and channel not in CHANNELS:
-        raise BadFilter(f"未知的渠道 {channel!r}")
-    window_id = None
-    code = args.get("window", "").strip()
-    if code:
-        window_id = db.session.scalar(sa.select(Window.id).where(Window.code == code))
-        if window_id is None:
-            raise BadFilter(f"没有窗口 {code!r}")
-    days = []
-    for name in ("from", "to"):
-        raw = args.get(name, "").strip()
-        try:
-            days.append(date.fromisoformat(raw) if raw else None)
-        except ValueError:
-            raise BadFilter(f"日期“{raw}”格式不正确，应为 YYYY-MM-DD") from None
-    if days[0] and days[1] and days[0] > days[1]:
-        raise BadFilter("开始日期晚于结束日期")
-    return version, survey_results.ResultFilter(channel, window_id, days[0], days[1])
+    """The version and the filter this request's query string asks for (BadFilter
+    otherwise: a JSON error from the results' JSON, CSV and chart, see below)."""
+    return survey_results.parse_filter(survey, request.args, db.session)
+
+
+@bp.errorhandler(survey_results.BadFilter)
+def bad_filter(exc: survey_results.BadFilter):
+    return jsonify(error=str(exc)), exc.status
 
 
 def filter_args() -> dict[str, str]:
@@ -401,7 +367,7 @@ def survey_results_page(slug: str):
     survey = survey_or_404(slug)
     try:
         version, flt = request_results(survey)
-    except BadFilter as exc:
+    except survey_results.BadFilter as exc:
         return render_template("admin/surveys_results.html", survey=survey, error=str(exc),
                                doc=None), exc.status
     search = request.args.get("q", "").strip()[:100]
@@ -431,10 +397,7 @@ def choice_labels(question: dict) -> list[tuple[str, str]]:
 @roles(*RESULT_ROLES)
 def survey_results_json(slug: str):
     survey = survey_or_404(slug)
-    try:
-        version, flt = request_results(survey)
-    except BadFilter as exc:
-        return jsonify(error=str(exc)), exc.status
+    version, flt = request_results(survey)
     return jsonify(_results(version, flt))
 
 
@@ -442,10 +405,7 @@ def survey_results_json(slug: str):
 @roles(*RESULT_ROLES)
 def survey_results_csv(slug: str):
     survey = survey_or_404(slug)
-    try:
-        version, flt = request_results(survey)
-    except BadFilter as exc:
-        return jsonify(error=str(exc)), exc.status
+    version, flt = request_results(survey)
     tz = hall_tz()
     body = excel_csv(survey_results.csv_header(version),
                      survey_results.csv_rows(version, flt, tz))
@@ -459,10 +419,7 @@ def survey_results_csv(slug: str):
 def survey_chart(slug: str, question_id: str):
     """One choice or scale question's answers as bars: the chart beside its table."""
     survey = survey_or_404(slug)
-    try:
-        version, flt = request_results(survey)
-    except BadFilter as exc:
-        return jsonify(error=str(exc)), exc.status
+    version, flt = request_results(survey)
     question = next((q for q in survey_results.questions(version)
                      if q["id"] == question_id and q.get("type") != "text"), None)
     if question is None:

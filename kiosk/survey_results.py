@@ -10,20 +10,21 @@ this module (PIPL: only callers see a citizen's number, and not from here).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from fractions import Fraction
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from . import clock
 from .db import db
 from .league import half_up
-from .models import SurveyResponse, SurveyVersion, Window
+from .models import Survey, SurveyResponse, SurveyVersion, Window
 from .privacy import mask_phone
-from .scale import SCORES
+from .scale import CHANNELS, SCORES
 
 TYPES = ("scale", "single", "multi", "text")
 LEVEL_KEYS = tuple(str(level) for level in sorted(SCORES))  # "1" … "5"
@@ -47,6 +48,52 @@ class ResultFilter:
     def active(self) -> bool:
         return any(v is not None for v in (self.channel, self.window_id, self.first,
                                            self.last))
+
+
+class BadFilter(ValueError):
+    """A results filter that names nothing (400), or a version that is not there (404)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def parse_filter(survey: Survey, args: Mapping[str, str], session: Session
+                 ) -> tuple[SurveyVersion, ResultFilter]:
+    """The version (``version=N``, else the current one) and the filter that query
+    arguments ask for: ``channel``, ``window`` (code), ``from`` and ``to`` (hall-time
+    dates); BadFilter if they name nothing."""
+    raw = args.get("version", "").strip()
+    if raw:
+        if not raw.isdigit():
+            raise BadFilter(f"version 应为版本号，收到 {raw!r}")
+        wanted = int(raw)
+    elif survey.current_version is None:
+        raise BadFilter("此问卷尚未发布，还没有结果", 404)
+    else:
+        wanted = survey.current_version
+    version = next((v for v in survey.versions if v.number == wanted), None)
+    if version is None:
+        raise BadFilter(f"此问卷没有第 {wanted} 版", 404)
+    channel = args.get("channel", "").strip() or None
+    if channel is not None and channel not in CHANNELS:
+        raise BadFilter(f"未知的渠道 {channel!r}")
+    window_id = None
+    code = args.get("window", "").strip()
+    if code:
+        window_id = session.scalar(sa.select(Window.id).where(Window.code == code))
+        if window_id is None:
+            raise BadFilter(f"没有窗口 {code!r}")
+    days = []
+    for name in ("from", "to"):
+        raw = args.get(name, "").strip()
+        try:
+            days.append(date.fromisoformat(raw) if raw else None)
+        except ValueError:
+            raise BadFilter(f"日期“{raw}”格式不正确，应为 YYYY-MM-DD") from None
+    if days[0] and days[1] and days[0] > days[1]:
+        raise BadFilter("开始日期晚于结束日期")
+    return version, ResultFilter(channel, window_id, days[0], days[1])
 
 
 @dataclass(frozen=True)
