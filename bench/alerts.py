@@ -88,13 +88,7 @@ def dead_receiver() -> tuple[socket.socket, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--wrk-threads", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=8, help="waitress threads")
-    parser.add_argument("--bad", type=float, default=5.0,
-                        help="percent bad ratings (5, as bench/ingest.py; try 20)")
+    ingest.add_load_options(parser)  # (--bad: try 20)
     parser.add_argument("--pg", nargs="?", const=ingest.PG_SERVER, default=None,
                         metavar="URI", help="PostgreSQL (a database per server, dropped "
                         "afterwards) instead of SQLite")
@@ -109,14 +103,9 @@ def main() -> None:
     try:
         for name in names:
             if args.pg:
-                admin = sa.create_engine(f"{args.pg}/postgres", isolation_level="AUTOCOMMIT")
                 db_name = f"kiosk_bench_alerts_{name}"
-                with admin.connect() as conn:
-                    conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {db_name} WITH (FORCE)")
-                    conn.exec_driver_sql(f"CREATE DATABASE {db_name}")
-                admin.dispose()
                 made_pg.append(db_name)
-                uris[name] = f"{args.pg}/{db_name}"
+                uris[name] = ingest.fresh_pg_database(args.pg, db_name)
             else:
                 uris[name] = f"sqlite:///{tmp / name / 'kiosk.sqlite'}"
             (tmp / name).mkdir(exist_ok=True)
@@ -193,12 +182,8 @@ def main() -> None:
         sock.close()
         live.close()
         shutil.rmtree(tmp, ignore_errors=True)
-        if made_pg:
-            admin = sa.create_engine(f"{args.pg}/postgres", isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                for db_name in made_pg:
-                    conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {db_name} WITH (FORCE)")
-            admin.dispose()
+        for db_name in made_pg:
+            ingest.drop_pg_database(args.pg, db_name)
 
 
 if __name__ == "__main__":

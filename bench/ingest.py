@@ -68,20 +68,19 @@ PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
 PG_BENCH_DB = "kiosk_bench"
 
 
-def fresh_pg_database(server: str) -> str:
-    """A new, empty database ``kiosk_bench`` on ``server``; its URI."""
-    admin = sa.create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {PG_BENCH_DB} WITH (FORCE)")
-        conn.exec_driver_sql(f"CREATE DATABASE {PG_BENCH_DB}")
-    admin.dispose()
-    return f"{server}/{PG_BENCH_DB}"
+def fresh_pg_database(server: str, name: str = PG_BENCH_DB) -> str:
+    """A new, empty database ``name`` on ``server``; its URI."""
+    drop_pg_database(server, name, create=True)
+    return f"{server}/{name}"
 
 
-def drop_pg_database(server: str) -> None:
+def drop_pg_database(server: str, name: str = PG_BENCH_DB, create: bool = False) -> None:
+    """Drop database ``name`` on ``server`` if it is there (and make it anew)."""
     admin = sa.create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {PG_BENCH_DB} WITH (FORCE)")
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        if create:
+            conn.exec_driver_sql(f"CREATE DATABASE {name}")
     admin.dispose()
 
 
@@ -299,14 +298,19 @@ def start_bare(threads: int, stock: bool) -> tuple[subprocess.Popen, int]:
     return proc, port
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def add_load_options(parser: argparse.ArgumentParser) -> None:
+    """The wrk load and the servers' threads, as every HTTP bench here takes them."""
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--wrk-threads", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=8, help="waitress threads (all)")
+    parser.add_argument("--threads", type=int, default=8, help="waitress threads")
     parser.add_argument("--bad", type=float, default=5.0, help="percent bad ratings")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_load_options(parser)
     parser.add_argument("--phones", type=float, default=30.0,
                         help="percent of ratings with a phone number")
     parser.add_argument("--pg", nargs="?", const=PG_SERVER, default=None, metavar="URI",

@@ -491,13 +491,11 @@ def _load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def add_year_options(parser: argparse.ArgumentParser) -> None:
+    """The generated year of ratings (cached_database) and the databases to run on."""
     parser.add_argument("--ratings", type=int, default=1_000_000)
     parser.add_argument("--windows", type=int, default=500)
     parser.add_argument("--seed", type=int, default=6)
-    parser.add_argument("--repeat", type=int, default=30)
-    parser.add_argument("--threads", type=int, default=4, help="waitress threads")
     parser.add_argument("--backend", choices=("both", "sqlite", "postgresql"),
                         default="both")
     parser.add_argument("--pg", default="postgresql://127.0.0.1:5432/test",
@@ -505,6 +503,13 @@ def main() -> None:
     parser.add_argument("--cache", default=str(Path(tempfile.gettempdir())
                                                / "kiosk-bench-league"))
     parser.add_argument("--rebuild", action="store_true", help="ignore the cached file")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_year_options(parser)
+    parser.add_argument("--repeat", type=int, default=30)
+    parser.add_argument("--threads", type=int, default=4, help="waitress threads")
     parser.add_argument("--build-only", action="store_true")
     args = parser.parse_args()
     print(f"load average: {_load()}")

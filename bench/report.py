@@ -71,18 +71,9 @@ def measure(backend: str, uri: str, month: str, repeat: int, instance: Path) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--ratings", type=int, default=1_000_000)
-    parser.add_argument("--windows", type=int, default=500)
-    parser.add_argument("--seed", type=int, default=6)
+    year.add_year_options(parser)
     parser.add_argument("--month", default="2025-06")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--backend", choices=("both", "sqlite", "postgresql"),
-                        default="both")
-    parser.add_argument("--pg", default="postgresql://127.0.0.1:5432/test",
-                        help="an existing PostgreSQL database to create the bench one from")
-    parser.add_argument("--cache", default=str(Path(tempfile.gettempdir())
-                                               / "kiosk-bench-league"))
-    parser.add_argument("--rebuild", action="store_true", help="ignore the cached file")
     args = parser.parse_args()
     print(f"load average: {year._load()}")
     path = year.cached_database(args)
