@@ -10,12 +10,11 @@ from flask_babel import force_locale, get_locale, lazy_gettext as _l
 
 from . import clock, integrity, qr, surveys
 from .db import db, utcnow
-from .fields import InputError
 from .i18n import LANGUAGES
 from .pages import asset_version
 from .ratings import DEVICE_COOKIE, RATER_COOKIE
 from .scale import SCORES
-from .views import bp, json_body
+from .views import bp, json_body, kiosk_paired
 
 # Assets the questionnaire page needs offline (the service worker precaches them).
 SURVEY_ASSETS = ("kiosk/survey.css", "kiosk/survey.js")
@@ -68,12 +67,7 @@ def kiosk_window() -> str | None:
     code = request.args.get("window")
     if request.args.get("from") != "kiosk" or not code:
         return None
-    intake = current_app.extensions["kiosk.intake"]
-    try:
-        intake.devices.paired(request.cookies.get(DEVICE_COOKIE), intake.window_id(code))
-    except InputError:
-        return None
-    return code
+    return code if kiosk_paired(code) else None
 
 
 @bp.get("/s/<slug>")
