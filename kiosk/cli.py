@@ -66,13 +66,8 @@ def demo_command() -> None:
 @click.argument("file")
 def import_windows_command(file: str) -> None:
     """Upsert windows by code from a CSV (code,name,department[,hall])."""
-    try:
-        with open_text(file) as fh:
-            result = import_windows(fh)
-    except (ImportFailed, OSError, UnicodeDecodeError) as exc:
-        db.session.rollback()
-        raise click.ClickException(str(exc)) from None
-    db.session.commit()
+    with _all_or_nothing(), open_text(file) as fh:
+        result = import_windows(fh)
     click.echo(f"{result.created} windows created, {result.updated} updated")
 
 
@@ -131,17 +126,24 @@ def _day(value) -> date | None:
                    "unless asked)")
 def import_ratings_command(file: str, channel: str, open_cases: bool) -> None:
     """Import ratings from a CSV with the export's columns; all or nothing."""
+    with _all_or_nothing(), open_text(file) as fh, _file_progress(fh, "importing") as moved:
+        result = import_ratings(fh, hall_tz(), channel, progress=moved,
+                                open_cases=open_cases)
+    click.echo(f"{result.rows} ratings imported: {result.created} new, "
+               f"{result.updated} updated"
+               + (f"; {result.cases} follow-up cases opened" if open_cases else ""))
+
+
+@contextmanager
+def _all_or_nothing():
+    """A CSV import in one transaction: committed whole, or rolled back and its error
+    (a bad line, an unreadable file) said plainly."""
     try:
-        with open_text(file) as fh, _file_progress(fh, "importing") as moved:
-            result = import_ratings(fh, hall_tz(), channel, progress=moved,
-                                    open_cases=open_cases)
+        yield
     except (ImportFailed, OSError, UnicodeDecodeError) as exc:
         db.session.rollback()
         raise click.ClickException(str(exc)) from None
     db.session.commit()
-    click.echo(f"{result.rows} ratings imported: {result.created} new, "
-               f"{result.updated} updated"
-               + (f"; {result.cases} follow-up cases opened" if open_cases else ""))
 
 
 @contextmanager
@@ -471,13 +473,8 @@ def import_items_command(file: str) -> None:
     (code,name,department,time_limit_days[,documents][,windows])."""
     from .items import import_items
 
-    try:
-        with open_text(file) as fh:
-            result = import_items(fh)
-    except (ImportFailed, OSError, UnicodeDecodeError) as exc:
-        db.session.rollback()
-        raise click.ClickException(str(exc)) from None
-    db.session.commit()
+    with _all_or_nothing(), open_text(file) as fh:
+        result = import_items(fh)
     click.echo(f"{result.created} items created, {result.updated} updated"
                + (f", windows set for {result.linked}" if result.linked else ""))
 
